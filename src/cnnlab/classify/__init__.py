@@ -1,0 +1,1 @@
+"""Image classification: train, evaluate, predict, compare, sweep."""

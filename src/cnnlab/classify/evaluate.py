@@ -1,0 +1,95 @@
+"""Evaluate a trained classifier, and predict classes of new image files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix
+
+from cnnlab.data.folders import IMAGE_SUFFIXES, fit_square, list_images, open_image
+from cnnlab.data.images import ImageData
+from cnnlab.data.loader import BatchLoader
+from cnnlab.errors import DataError
+from cnnlab.models import ImageClassifier, model_from_spec
+from cnnlab.train import RunDir, resolve_device
+from cnnlab.train.device import autocast
+
+
+@torch.no_grad()
+def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.device, precision: str = "auto",
+                   batch_size: int = 512) -> dict:
+    """Accuracy, mean loss and the confusion matrix (rows true, columns predicted) on `data`."""
+    model.eval()
+    preds, losses = [], []
+    for x, y in BatchLoader(data, batch_size, device=device):
+        with autocast(device, precision):
+            logits = model(x).float()
+        losses.append(F.cross_entropy(logits, y, reduction="sum"))
+        preds.append(logits.argmax(1))
+    pred = torch.cat(preds).cpu().numpy()
+    true = data.labels.numpy()
+    matrix = confusion_matrix(true, pred, labels=np.arange(len(data.classes)))
+    return {"acc": float((pred == true).mean()), "loss": float(torch.stack(losses).sum()) / len(true),
+            "confusion": matrix, "pred": pred}
+
+
+@dataclass
+class LoadedClassifier:
+    model: ImageClassifier
+    classes: list[str]
+    run: RunDir
+
+
+def load_classifier(run_path: str | Path, *, best: bool = True, device: str = "auto") -> LoadedClassifier:
+    """The trained model of a run folder (its best checkpoint unless best=False)."""
+    run = RunDir.open(run_path)
+    ckpt = run.load_checkpoint(best=best)
+    model = model_from_spec(ckpt["spec"])
+    model.load_state_dict(ckpt["model"])
+    return LoadedClassifier(model.to(resolve_device(device)).eval(), list(ckpt["classes"]), run)
+
+
+def collect_image_paths(inputs: list[str | Path]) -> list[Path]:
+    """Files as given, and image files inside given folders."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += list_images(item)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise DataError(f"{item} does not exist")
+    if not paths:
+        raise DataError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {', '.join(map(str, inputs))}")
+    return paths
+
+
+def image_tensor(path: Path, channels: int, size: int) -> torch.Tensor:
+    """A file as the model wants it: float (C, size, size) in [0, 1]."""
+    img = fit_square(open_image(path, "L" if channels == 1 else "RGB"), size)
+    array = np.asarray(img, dtype=np.float32) / 255
+    return torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1)
+
+
+@torch.no_grad()
+def predict_images(loaded: LoadedClassifier, inputs: list[str | Path], top_k: int = 3) -> list[dict]:
+    """Top-k classes with probabilities for each image file (folders are searched for images)."""
+    spec = loaded.model.spec
+    top_k = min(top_k, len(loaded.classes))
+    device = loaded.model.mean.device
+    results = []
+    for path in collect_image_paths(inputs):
+        try:
+            x = image_tensor(path, spec.in_channels, spec.image_size).unsqueeze(0).to(device)
+        except DataError as exc:
+            results.append({"path": str(path), "error": str(exc)})
+            continue
+        probs = loaded.model(x).float().softmax(1)[0]
+        p, idx = probs.topk(top_k)
+        top = [(loaded.classes[i], float(q)) for q, i in zip(p.tolist(), idx.tolist(), strict=True)]
+        results.append({"path": str(path), "top": top})
+    return results

@@ -1,0 +1,50 @@
+"""The classification run's plots and report.html, rebuilt from the files in its folder."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import numpy as np
+
+from cnnlab.report.html import image, page, table
+from cnnlab.report.overfit import overfitting_verdict
+from cnnlab.report.plots import plot_confusion, plot_history
+from cnnlab.train import RunDir
+
+
+def write_report(run: RunDir) -> None:
+    config, summary = run.read_json("config.json"), run.read_json("summary.json")
+    history = run.read_metrics()
+    title = f"{config['model']} on {config['data']['name']}"
+    plot_history(history, run.path / "history.png", title)
+    confusion = run.read_json("confusion.json")
+    plot_confusion(np.array(confusion["matrix"]), confusion["classes"], run.path / "confusion.png", "test set")
+    verdict = overfitting_verdict(history)
+    summary["overfitting"] = verdict.to_dict()
+    run.write_json("summary.json", summary)
+    facts = [
+        {"": "parameters", "value": f"{summary['params']:,}"},
+        {"": "training time",
+         "value": f"{summary['train_seconds']:.1f} s ({summary['seconds_per_epoch']:.2f} s/epoch)"},
+        {"": "epochs", "value": f"{summary['epochs']} ({summary['status']})"},
+        {"": "best validation accuracy", "value": f"{summary['best_val_acc']:.2%} (epoch {summary['best_epoch']})"},
+        {"": "final validation accuracy", "value": f"{summary['final_val_acc']:.2%}"},
+        {"": "test accuracy (best checkpoint)", "value": f"{summary['test_acc']:.2%}"},
+        {"": "overfitting", "value": verdict.text},
+    ]
+    skipped = summary.get("skipped") or []
+    sections = [
+        ("Summary", table(facts)),
+        ("Training curves", image(run.path / "history.png", "loss and accuracy")),
+        ("Confusion matrix (test)", image(run.path / "confusion.png", "confusion matrix")),
+        ("Per-epoch metrics", table(history)),
+        ("Configuration", f"<pre>{_pre(config)}</pre>"),
+    ]
+    if skipped:
+        sections.insert(1, (f"Skipped images ({len(skipped)})", table(skipped)))
+    (run.path / "report.html").write_text(page(title, sections))
+
+
+def _pre(obj: dict) -> str:
+    return html.escape(json.dumps(obj, indent=2))

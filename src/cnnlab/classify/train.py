@@ -1,0 +1,107 @@
+"""Train one classifier into a run folder, then evaluate it on the test split and write its report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.classify.config import ClassifyConfig
+from cnnlab.classify.evaluate import evaluate_model
+from cnnlab.classify.report import write_report
+from cnnlab.data.datasets import load_dataset
+from cnnlab.data.images import DataSplits
+from cnnlab.data.loader import BatchLoader
+from cnnlab.errors import DataError
+from cnnlab.models import count_parameters, create_model, model_entry
+from cnnlab.train import FitState, RunDir, StepResult, fit, resolve_device, seed_everything
+
+
+@dataclass
+class TrainResult:
+    run: RunDir
+    state: FitState
+    summary: dict
+
+
+def classification_step(label_smoothing: float = 0.0):
+    def step(model, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        logits = model(x)  # (B, K)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        return StepResult(loss, {"acc": (logits.argmax(1) == y).sum()}, len(y))
+
+    return step
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units."""
+    x = images.float().div_(255).transpose(0, 1).flatten(1)  # (C, N*H*W)
+    return x.mean(1).tolist(), x.std(1).clamp_min(1e-3).tolist()
+
+
+def prepare(cfg: ClassifyConfig, data: DataSplits):
+    """The model for `cfg` on `data`, with the training set's normalisation."""
+    height, width = data.train.size
+    if height != width:
+        raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
+    mean, std = channel_stats(data.train.images)
+    return create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
+                        **cfg.model_args)
+
+
+def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,
+                     callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> TrainResult:
+    """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
+    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
+    checkpoint = None
+    if resume:
+        cfg = ClassifyConfig.from_dict(run.read_json("config.json"))
+        checkpoint = run.load_checkpoint()
+        run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
+    else:
+        run.write_json("config.json", cfg.to_dict())
+    device = resolve_device(cfg.fit.device)
+    seed_everything(cfg.fit.seed)
+    data = load_dataset(cfg.data)
+    for path, reason in data.skipped:
+        run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
+    model = prepare(cfg, data).to(device)
+    run.log(f"{cfg.model} on {cfg.data.name}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test "
+            f"images of {data.train.channels}x{data.train.size[0]}x{data.train.size[1]}, {len(data.classes)} classes, "
+            f"{count_parameters(model):,} parameters, device {device}")
+    train_loader = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment,
+                               seed=cfg.fit.seed, device=device)
+    val_loader = BatchLoader(data.val, 512, device=device)
+    extra = {"spec": model.spec.to_dict(), "classes": data.classes}
+    state = fit(model, classification_step(cfg.fit.label_smoothing), train_loader, val_loader, cfg.fit,
+                device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks,
+                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    summary = {"status": state.status}
+    if state.status in ("finished", "early-stopped"):
+        summary = finish(run, cfg, model, data, state, device)
+    return TrainResult(run, state, summary)
+
+
+def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: FitState, device) -> dict:
+    """Evaluate the best checkpoint on the test split, then write summary.json, plots and report.html."""
+    model.load_state_dict(run.load_checkpoint(best=True)["model"])
+    test = evaluate_model(model, data.test, device=device, precision=cfg.fit.precision)
+    history = state.history
+    summary = {
+        "status": state.status, "model": cfg.model, "data": cfg.data.name,
+        "params": count_parameters(model), "trainable_params": count_parameters(model, trainable_only=True),
+        "epochs": len(history), "train_seconds": sum(r["seconds"] for r in history),
+        "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),
+        "best_epoch": state.best_epoch, "best_val_acc": max(r["val_acc"] for r in history),
+        "final_val_acc": history[-1]["val_acc"], "final_train_acc": history[-1]["train_acc"],
+        "test_acc": test["acc"], "test_loss": test["loss"], "augment": cfg.augment.enabled,
+        "skipped": [{"path": p, "reason": r} for p, r in data.skipped],
+    }
+    run.write_json("summary.json", summary)
+    run.write_json("confusion.json", {"classes": data.classes, "matrix": test["confusion"].tolist()})
+    write_report(run)
+    run.log(f"test accuracy {test['acc']:.2%} (best epoch {state.best_epoch}); report: {run.path / 'report.html'}",
+            style="bold green")
+    return summary

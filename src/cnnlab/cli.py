@@ -1,0 +1,44 @@
+"""The root command: `cnnlab <task> <action> [options]`. Each task folder owns its commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cnnlab.classify.cli import app as classify_app
+from cnnlab.classify.cli import quickstart
+from cnnlab.data.cli import app as data_app
+from cnnlab.errors import CnnlabError
+from cnnlab.models.cli import app as models_app
+from cnnlab.train.run import console
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="cnnlab: a convolutional-network vision lab.")
+app.add_typer(classify_app, name="classify", help="Train, evaluate, predict, compare and sweep image classifiers.")
+app.add_typer(models_app, name="models", help="The model zoo: list models, summarise one.")
+app.add_typer(data_app, name="data", help="Datasets: list them, download the official files.")
+app.command("quickstart")(quickstart)
+
+
+@app.command("report")
+def report(run: str = typer.Argument(..., help="a run folder")) -> None:
+    """Rebuild a run's plots and report.html from its files."""
+    from cnnlab.classify.report import write_report
+    from cnnlab.train import RunDir
+
+    folder = RunDir.open(run)
+    write_report(folder)
+    console.print(f"wrote {folder.path / 'report.html'}")
+
+
+def main() -> None:
+    try:
+        app()
+    except CnnlabError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Train-time augmentation as batched tensor ops, each sample with its own random parameters.
+
+torchvision's v2 transforms draw one set of parameters per call, so a batch would share them; here one
+affine grid and a few elementwise ops per batch give every image its own flip, rotation, zoom, shift and
+colour change. The same code runs on CPU and GPU, and the same generator state gives the same result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import CnnlabError
+from cnnlab.registry import unknown_name_message
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Magnitudes of each augmentation; 0 (or False) switches it off."""
+
+    hflip: bool = False  # horizontal flip with p=0.5
+    vflip: bool = False  # vertical flip with p=0.5
+    rotation: float = 0.0  # max degrees either way
+    zoom: float = 0.0  # max relative scale change either way (0.1: 0.9x..1.1x)
+    shift: float = 0.0  # max translation as a fraction of the image side
+    contrast: float = 0.0  # factor drawn from 1 +- contrast
+    brightness: float = 0.0  # factor drawn from 1 +- brightness
+    saturation: float = 0.0  # factor drawn from 1 +- saturation (RGB only)
+    grayscale: float = 0.0  # probability of turning an RGB image gray
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+# The value a switch takes when named without one: the seed labs' magnitudes.
+DEFAULTS = {"hflip": True, "vflip": True, "rotation": 10.0, "zoom": 0.1, "shift": 0.1, "contrast": 0.2,
+            "brightness": 0.2, "saturation": 0.2, "grayscale": 0.5}
+PRESETS = {
+    "none": AugmentConfig(),
+    "standard": AugmentConfig(hflip=True, rotation=10.0, zoom=0.1, shift=0.1, contrast=0.2),
+    "all": AugmentConfig(**DEFAULTS),
+}
+
+
+def parse_augment(spec: str) -> AugmentConfig:
+    """Parse 'standard', 'none', or a list such as 'hflip,rotation=15,grayscale=0.5'."""
+    spec = spec.strip()
+    if spec in PRESETS:
+        return PRESETS[spec]
+    cfg = AugmentConfig()
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, value = item.partition("=")
+        if name in PRESETS:
+            cfg = PRESETS[name]
+            continue
+        if name not in DEFAULTS:
+            raise CnnlabError(unknown_name_message("augmentation", name, [*DEFAULTS, *PRESETS]))
+        try:
+            parsed = DEFAULTS[name] if not value else (value.lower() in ("1", "true", "yes")
+                                                       if isinstance(DEFAULTS[name], bool) else float(value))
+        except ValueError:
+            raise CnnlabError(f"augmentation {name!r} needs a number, got {value!r}") from None
+        cfg = replace(cfg, **{name: parsed})
+    return cfg
+
+
+def _uniform(n: int, magnitude: float, g: torch.Generator, device) -> torch.Tensor:
+    """n values drawn uniformly from [-magnitude, magnitude]."""
+    return (torch.rand(n, generator=g, device=device) * 2 - 1) * magnitude
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) luma."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Augment float images (N, C, H, W) in [0, 1]; returns a new tensor of the same shape and range.
+
+    `g` must live on x's device; the same generator state gives the same output.
+    """
+    if not cfg.enabled or len(x) == 0:
+        return x
+    n, device = x.shape[0], x.device
+    if cfg.hflip:
+        x = torch.where(torch.rand(n, 1, 1, 1, generator=g, device=device) < 0.5, x.flip(-1), x)
+    if cfg.vflip:
+        x = torch.where(torch.rand(n, 1, 1, 1, generator=g, device=device) < 0.5, x.flip(-2), x)
+    if cfg.rotation or cfg.zoom or cfg.shift:
+        x = _affine(x, cfg, g)
+    if cfg.brightness:
+        x = x * (1 + _uniform(n, cfg.brightness, g, device)).view(n, 1, 1, 1)
+    if cfg.contrast:
+        mean = (_gray(x) if x.shape[1] == 3 else x).mean((1, 2, 3), keepdim=True)
+        x = (x - mean) * (1 + _uniform(n, cfg.contrast, g, device)).view(n, 1, 1, 1) + mean
+    if x.shape[1] == 3 and cfg.saturation:
+        gray = _gray(x)
+        x = (x - gray) * (1 + _uniform(n, cfg.saturation, g, device)).view(n, 1, 1, 1) + gray
+    if x.shape[1] == 3 and cfg.grayscale:
+        pick = torch.rand(n, 1, 1, 1, generator=g, device=device) < cfg.grayscale
+        x = torch.where(pick, _gray(x).expand_as(x), x)
+    return x.clamp(0, 1)
+
+
+def _affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Per-sample rotation, zoom and shift in one grid_sample; edges repeat the border (Keras 'nearest')."""
+    n, device = x.shape[0], x.device
+    angle = _uniform(n, math.radians(cfg.rotation), g, device)
+    scale = 1 + _uniform(n, cfg.zoom, g, device)  # >1 zooms in
+    shift = _uniform(2 * n, 2 * cfg.shift, g, device).view(n, 2)  # grid units span 2 per side
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (N, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def preview_grid(images: torch.Tensor, cfg: AugmentConfig, *, variants: int = 8, seed: int = 0) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float (N, 1 + variants, C, H, W): each original followed by augmented copies."""
+    g = torch.Generator().manual_seed(seed)
+    x = images.float() / 255
+    rows = [x] + [augment_batch(x, cfg, g) for _ in range(variants)]
+    return torch.stack(rows, 1)

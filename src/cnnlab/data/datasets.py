@@ -1,0 +1,181 @@
+"""Datasets by name, read from local files in their official formats.
+
+Each reader returns the full training set, the official test set (or None when the dataset has none)
+and the files it skipped; `load_dataset` then makes the seeded validation/test splits, resizes and
+converts channels, so every dataset comes out the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.data import formats
+from cnnlab.data.folders import load_images, scan_class_folders, split_folders
+from cnnlab.data.images import DataSplits, ImageData, convert_channels, from_numpy, resize
+from cnnlab.data.splits import stratified_split
+from cnnlab.errors import DataError
+from cnnlab.registry import Registry
+
+Reader = Callable[["DataConfig", Path | None], tuple[ImageData, ImageData | None, list[tuple[str, str]]]]
+DATASETS: Registry[Reader] = Registry("dataset")
+
+FOLDER_PREFIX = "folder:"
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, where from, and how it is split and shaped."""
+
+    name: str = "digits"  # a registered name, or folder:PATH
+    root: str | None = None  # folder holding the official files; default $CNNLAB_DATA/<name>
+    image_size: int | None = None  # resize to image_size x image_size; None keeps the native size
+    channels: int | None = None  # 1 or 3 to convert; None keeps the native channels
+    val_fraction: float = 0.1  # of the training set, stratified
+    test_fraction: float = 0.2  # only for datasets without an official test split
+    train_per_class: int | None = None  # keep only this many training images per class (few-label runs)
+    seed: int = 0  # of the splits
+
+
+def default_root(name: str) -> Path:
+    base = os.environ.get("CNNLAB_DATA") or Path.home() / ".cache" / "cnnlab" / "data"
+    return Path(base) / name
+
+
+def load_dataset(cfg: DataConfig) -> DataSplits:
+    """Read, split and shape the dataset that `cfg` names."""
+    if cfg.name.startswith(FOLDER_PREFIX):
+        reader, root = read_folder, Path(cfg.name[len(FOLDER_PREFIX):]).expanduser()
+    else:
+        reader = DATASETS.get(cfg.name)
+        root = Path(cfg.root).expanduser() if cfg.root else default_root(cfg.name)
+    train, test, skipped = reader(cfg, root)
+    if test is None:
+        train, test = stratified_split(train, cfg.test_fraction, cfg.seed)
+    if cfg.train_per_class is not None:
+        train = take_per_class(train, cfg.train_per_class, cfg.seed)
+    train, val = stratified_split(train, cfg.val_fraction, cfg.seed + 1)
+    splits = DataSplits(cfg.name, train, val, test, skipped)
+
+    def shape(data: ImageData) -> ImageData:
+        images = data.images
+        if cfg.image_size is not None:
+            images = resize(images, cfg.image_size)
+        if cfg.channels is not None:
+            images = convert_channels(images, cfg.channels)
+        return ImageData(images, data.labels, data.classes, data.paths)
+
+    return splits.map(shape)
+
+
+def take_per_class(data: ImageData, per_class: int, seed: int) -> ImageData:
+    rng = np.random.default_rng(seed)
+    labels = data.labels.numpy()
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(len(data.classes))]
+    return data.subset(np.sort(np.concatenate(keep)))
+
+
+def missing(name: str, root: Path, expected: list[str], extra: str = "") -> DataError:
+    return DataError(
+        f"{name}: expected {', '.join(expected)} in {root}, but they are not all there. "
+        f"Pass the folder that holds them with --data-dir, set CNNLAB_DATA, or run "
+        f"`cnnlab data download {name}` where a network is reachable.{extra}"
+    )
+
+
+@DATASETS.register("digits")
+def read_digits(cfg: DataConfig, root: Path | None):
+    """scikit-learn's 1,797 8x8 digits (shipped inside scikit-learn); values 0..16 scaled to 0..255."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    return from_numpy(images, bunch.target, [str(d) for d in range(10)]), None, []
+
+
+def _read_idx_pair(name: str, root: Path, prefix: str, classes: list[str]) -> ImageData:
+    roots = [root, root / "raw", root / name / "raw"]
+    image_name, label_name = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+    for folder in roots:
+        images, labels = formats.find_file(folder, [image_name]), formats.find_file(folder, [label_name])
+        if images and labels:
+            x, y = formats.read_idx(images), formats.read_idx(labels)
+            if len(x) != len(y):
+                raise DataError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels")
+            return from_numpy(x, y, classes)
+    raise missing(name, root, [f"{image_name}.gz", f"{label_name}.gz"])
+
+
+def _mnist_family(name: str, classes: list[str]) -> Reader:
+    def read(cfg: DataConfig, root: Path):
+        train = _read_idx_pair(name, root, "train", classes)
+        return train, _read_idx_pair(name, root, "t10k", classes), []
+
+    read.__doc__ = f"{name} from its official IDX files (gzipped or not)."
+    return read
+
+
+DATASETS.register("mnist")(_mnist_family("mnist", [str(d) for d in range(10)]))
+DATASETS.register("fashion-mnist")(_mnist_family("fashion-mnist", FASHION_CLASSES))
+
+
+@DATASETS.register("cifar10")
+def read_cifar10(cfg: DataConfig, root: Path):
+    """CIFAR-10 from the official python pickles, or from the packed-JPEG npz (train.npz, test.npz)."""
+    if (root / "train.npz").is_file() and (root / "test.npz").is_file():
+        (xtr, ytr, classes), (xte, yte, _) = (formats.read_packed_jpeg(root / f) for f in ("train.npz", "test.npz"))
+        return from_numpy(xtr, ytr, classes), from_numpy(xte, yte, classes), []
+    for folder in (root, root / "cifar-10-batches-py"):
+        batches = [f"data_batch_{i}" for i in range(1, 6)]
+        if all((folder / b).is_file() for b in [*batches, "test_batch", "batches.meta"]):
+            classes = formats.read_cifar_meta(folder / "batches.meta", b"label_names")
+            train, test = (formats.read_cifar_pickles(folder, b) for b in (batches, ["test_batch"]))
+            return from_numpy(*train, classes), from_numpy(*test, classes), []
+    raise missing("cifar10", root, ["train.npz + test.npz", "or cifar-10-batches-py/data_batch_1..5 + test_batch"])
+
+
+@DATASETS.register("cifar100")
+def read_cifar100(cfg: DataConfig, root: Path):
+    """CIFAR-100 (fine labels) from the official python pickles."""
+    for folder in (root, root / "cifar-100-python"):
+        if all((folder / f).is_file() for f in ("train", "test", "meta")):
+            classes = formats.read_cifar_meta(folder / "meta", b"fine_label_names")
+            train, test = (formats.read_cifar_pickles(folder, [b]) for b in ("train", "test"))
+            return from_numpy(*train, classes), from_numpy(*test, classes), []
+    raise missing("cifar100", root, ["cifar-100-python/train", "test", "meta"])
+
+
+@DATASETS.register("flowers17")
+def read_flowers17(cfg: DataConfig, root: Path):
+    """Oxford Flowers-17 as a class-folder tree (NN_classname/image_XXXX.jpg); 64x64 unless told."""
+    if not root.is_dir():
+        raise missing("flowers17", root, ["00_daffodil/", "01_snowdrop/", "..."])
+    cfg = DataConfig(**{**cfg.__dict__, "image_size": cfg.image_size or 64})
+    train, test, skipped = read_folder(cfg, root)
+    strip = [c.split("_", 1)[1] if c[:2].isdigit() and "_" in c else c for c in train.classes]
+    train.classes = strip
+    return train, test, skipped
+
+
+def read_folder(cfg: DataConfig, root: Path):
+    """Any image folder: root/<class>/..., or root/train|val|test/<class>/... ."""
+    splits = split_folders(root)
+    if "train" not in splits:
+        paths, labels, classes = scan_class_folders(root)
+        data, skipped = load_images(paths, labels, classes, cfg.image_size)
+        return data, None, skipped
+    paths, labels, classes = scan_class_folders(splits["train"])
+    train, skipped = load_images(paths, labels, classes, cfg.image_size)
+    test = None
+    for split in ("test", "val"):  # a folder with only val/ uses it as the held-out set
+        if split in splits:
+            test, more = load_images(*scan_class_folders(splits[split], classes), cfg.image_size)
+            skipped += more
+            break
+    return train, test, skipped

@@ -1,0 +1,28 @@
+"""cnnlab's own exceptions. Each message says what went wrong and what to do next."""
+
+
+class CnnlabError(Exception):
+    """Base of every error cnnlab raises on purpose; the CLI prints it without a traceback."""
+
+
+class UnknownNameError(CnnlabError, KeyError):
+    """A model, dataset or option name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(CnnlabError):
+    """Missing, malformed or unusable data."""
+
+
+class ModelError(CnnlabError):
+    """A model that cannot be built for the requested input."""
+
+
+class RunFolderError(CnnlabError):
+    """A run folder that exists, is missing, or is incomplete."""
+
+
+class TrainingDiverged(CnnlabError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""

@@ -1,0 +1,55 @@
+"""`cnnlab models ...`: list the zoo, summarise a model."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from cnnlab.errors import CnnlabError
+from cnnlab.models.registry import MODELS, create_model
+from cnnlab.models.summary import human, human_bytes, summarize
+from cnnlab.train.run import console
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_models() -> None:
+    """The zoo's networks (any timm model is also available as timm:NAME)."""
+    table = Table("name", "usual size", "what")
+    for name in MODELS:
+        entry = MODELS.get(name)
+        table.add_row(name, str(entry.default_size), entry.description)
+    table.add_row("timm:NAME", "timm's", "any timm architecture, e.g. timm:resnet18, timm:efficientnet_lite0")
+    console.print(table)
+
+
+def parse_input(text: str) -> tuple[int, int, int]:
+    """'3x32x32' -> (3, 32, 32)."""
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CnnlabError(f"--input must look like 3x32x32 (channels x height x width), got {text!r}") from None
+    if h != w:
+        raise CnnlabError(f"models take square images; got {h}x{w}")
+    return c, h, w
+
+
+@app.command("summary")
+def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
+            input: str = typer.Option("3x32x32", "--input", help="channels x height x width"),
+            classes: int = typer.Option(10, "--classes"),
+            batch: int = typer.Option(32, "--batch", help="batch size for the per-batch memory")) -> None:
+    """Layers, output shapes, parameters, multiply-adds and feature-map memory."""
+    c, h, _ = parse_input(input)
+    model = create_model(name, c, classes, h)
+    s = summarize(model, (c, h, h), batch)
+    table = Table("layer", "type", "output shape", "params", "mult-adds", title=f"{name} on {c}x{h}x{h}")
+    for row in s.rows:
+        table.add_row(row.name, row.kind, str(row.output_shape), f"{row.params:,}", human(row.macs))
+    console.print(table)
+    console.print(f"parameters: {s.params:,} ({s.trainable_params:,} trainable, {human_bytes(s.param_bytes)} fp32)")
+    console.print(f"multiply-adds: {human(s.macs_per_image)} per image, {human(s.macs_per_image * batch)} per "
+                  f"batch of {batch}")
+    console.print(f"feature maps: {human_bytes(s.activation_bytes_per_image)} per image, "
+                  f"{human_bytes(s.activation_bytes_per_batch)} per batch of {batch} (fp32, kept for backward)")

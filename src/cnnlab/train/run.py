@@ -1,0 +1,91 @@
+"""A run is a folder: config.json, metrics.jsonl, checkpoints/, log.txt, plots and report.html."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+from cnnlab.errors import RunFolderError
+from cnnlab.train.checkpoint import load_checkpoint, save_atomic
+
+console = Console(highlight=False)
+
+
+def write_json_atomic(path: Path, obj: object) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """Paths and small I/O of one run folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+        """Make the folder; an existing one is refused unless resuming or overwriting."""
+        run = cls(path)
+        exists = run.path.exists() and any(run.path.iterdir())
+        if resume:
+            if not run.last_checkpoint.is_file():
+                raise RunFolderError(f"cannot resume: {run.last_checkpoint} does not exist")
+        elif exists and overwrite:
+            shutil.rmtree(run.path)
+        elif exists:
+            raise RunFolderError(f"run folder {run.path} already exists; pass --resume to continue it, "
+                                 "--overwrite to replace it, or choose another --name")
+        (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing, finished-or-not run folder."""
+        run = cls(path)
+        if not run.config_path.is_file():
+            raise RunFolderError(f"{run.path} is not a cnnlab run folder (no config.json)")
+        return run
+
+    config_path = property(lambda self: self.path / "config.json")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.pt")
+    best_checkpoint = property(lambda self: self.path / "checkpoints" / "best.pt")
+
+    def write_json(self, name: str, obj: object) -> None:
+        write_json_atomic(self.path / name, obj)
+
+    def read_json(self, name: str) -> dict:
+        path = self.path / name
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RunFolderError(f"{path} is missing") from None
+        except json.JSONDecodeError as exc:
+            raise RunFolderError(f"{path} is not valid JSON: {exc}") from exc
+
+    def write_metrics(self, history: list[dict]) -> None:
+        """Rewrite metrics.jsonl from the history (one line per epoch)."""
+        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+        os.replace(tmp, self.metrics_path)
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def save_checkpoint(self, state: dict, best: bool = False) -> None:
+        save_atomic(state, self.best_checkpoint if best else self.last_checkpoint)
+
+    def load_checkpoint(self, best: bool = False) -> dict:
+        return load_checkpoint(self.best_checkpoint if best else self.last_checkpoint)
+
+    def log(self, message: str, style: str | None = None) -> None:
+        console.print(message, style=style)
+        with open(self.path / "log.txt", "a") as f:
+            f.write(message + "\n")

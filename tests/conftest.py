@@ -1,0 +1,35 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_path(name: str) -> Path:
+    """A folder of ../shared/data, or skip the test when it is absent."""
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"{path} is not here (the shared data sets are optional)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.round(bunch.images * 255 / 16).astype(np.uint8), bunch.target
+
+
+@pytest.fixture
+def digit_folder(tmp_path, digits):
+    """A real image folder: 3 classes of digits as 16x16 PNGs, 20 each."""
+    images, labels = digits
+    root = tmp_path / "digits"
+    for cls in (0, 1, 2):
+        (root / f"class{cls}").mkdir(parents=True)
+        for k, i in enumerate(np.flatnonzero(labels == cls)[:20]):
+            Image.fromarray(images[i]).resize((16, 16)).save(root / f"class{cls}" / f"{k}.png")
+    return root

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from cnnlab.data.augment import PRESETS, AugmentConfig, augment_batch, parse_augment, preview_grid
+from cnnlab.data.images import ImageData
+from cnnlab.data.loader import BatchLoader
+from cnnlab.errors import CnnlabError
+
+
+@pytest.fixture
+def batch(digits):
+    images, _ = digits
+    x = torch.from_numpy(images[:32]).float().div(255)[:, None]  # (32, 1, 8, 8)
+    return x.repeat(1, 3, 1, 1) * torch.tensor([1.0, 0.6, 0.3]).view(1, 3, 1, 1)
+
+
+def test_all_augmentations_keep_shape_range_and_are_seeded(batch):
+    cfg = PRESETS["all"]
+    a = augment_batch(batch, cfg, torch.Generator().manual_seed(3))
+    b = augment_batch(batch, cfg, torch.Generator().manual_seed(3))
+    c = augment_batch(batch, cfg, torch.Generator().manual_seed(4))
+    assert a.shape == batch.shape and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.allclose(a, batch)
+
+
+def test_flip_is_exact_and_per_sample(batch):
+    out = augment_batch(batch, AugmentConfig(hflip=True), torch.Generator().manual_seed(0))
+    flipped = [torch.equal(o, x.flip(-1)) for o, x in zip(out, batch, strict=True)]
+    kept = [torch.equal(o, x) for o, x in zip(out, batch, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 4 < sum(flipped) < 28  # p = 0.5, each image drawn on its own
+
+
+def test_grayscale_probability_one_makes_channels_equal(batch):
+    out = augment_batch(batch, AugmentConfig(grayscale=1.0), torch.Generator().manual_seed(0))
+    assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
+
+
+def test_small_shift_moves_content(batch):
+    cfg = AugmentConfig(shift=0.25)
+    out = augment_batch(batch, cfg, torch.Generator().manual_seed(0))
+    assert (out - batch).abs().mean() > 0.02
+
+
+def test_parse_augment():
+    cfg = parse_augment("hflip,rotation=15,grayscale")
+    assert cfg == AugmentConfig(hflip=True, rotation=15.0, grayscale=0.5)
+    assert parse_augment("none") == AugmentConfig() and not parse_augment("none").enabled
+    with pytest.raises(CnnlabError, match="Did you mean 'rotation'"):
+        parse_augment("rotate=10")
+    with pytest.raises(CnnlabError, match="needs a number"):
+        parse_augment("zoom=big")
+
+
+def test_preview_grid_first_column_is_original(batch):
+    images = (batch[:4] * 255).round().to(torch.uint8)
+    grid = preview_grid(images, PRESETS["all"], variants=3)
+    assert grid.shape == (4, 4, 3, 8, 8)
+    assert torch.allclose(grid[:, 0], images.float() / 255)
+
+
+def test_loader_yields_every_sample_once_per_epoch_with_labels_intact(digits):
+    images, labels = digits
+    classes = [str(d) for d in range(10)]
+    data = ImageData(torch.from_numpy(images[:100])[:, None], torch.from_numpy(labels[:100]), classes)
+    loader = BatchLoader(data, 32, shuffle=True, augment=PRESETS["standard"], seed=5)
+    orders = []
+    for epoch in (0, 1, 0):
+        loader.set_epoch(epoch)
+        seen = []
+        for x, y in loader:
+            assert x.shape[1:] == (1, 8, 8) and x.dtype == torch.float32
+            seen.append(y)
+        orders.append(torch.cat(seen))
+    assert sorted(orders[0].tolist()) == sorted(labels[:100].tolist())
+    assert not torch.equal(orders[0], orders[1]) and torch.equal(orders[0], orders[2])
+    assert len(loader) == 4
+    assert len(BatchLoader(data.subset(range(33)), 32, shuffle=True)) == 1  # no training batch of one
+    assert len(BatchLoader(data.subset(range(33)), 32)) == 2
