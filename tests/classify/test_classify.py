@@ -97,6 +97,18 @@ def test_cli_end_to_end(tmp_path):
     assert small.returncode == 2 and "--image-size" in small.stdout
 
 
+def test_sweep_trains_three_networks_with_and_without_augmentation(tmp_path):
+    done = run_cli("classify", "sweep", "--data", "digits", "--image-size", "32", "--epochs", "1", "--runs-dir",
+                   str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = json.loads((tmp_path / "classify" / "sweep-compare" / "compare.json").read_text())
+    assert len(rows) == 6 and len({r["params"] for r in rows}) == 3
+    assert sorted(r["augment"] for r in rows) == [False] * 3 + [True] * 3
+    (tmp_path / "classify" / rows[0]["run"] / "report.html").unlink()
+    rebuilt = run_cli("report", str(tmp_path / "classify" / rows[0]["run"]), cwd=tmp_path)
+    assert rebuilt.returncode == 0 and (tmp_path / "classify" / rows[0]["run"] / "report.html").is_file()
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 def test_fashion_mnist_files_learn(tmp_path):

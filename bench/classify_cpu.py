@@ -1,0 +1,86 @@
+"""Issue 2's CPU benchmarks: quickstart wall time, baseline-cnn on CIFAR-10 (JPEG copy) for 20 epochs with
+and without augmentation, fashion-cnn and densenet-seed on the Fashion-MNIST files.
+
+    python bench/classify_cpu.py --shared ../shared/data [--only quickstart,cifar,fashion]
+
+Writes bench/out/classify_cpu.json (one record per run) and prints a markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from cnnlab.classify.config import ClassifyConfig
+from cnnlab.classify.train import train_classifier
+from cnnlab.data.augment import parse_augment
+from cnnlab.data.datasets import DataConfig
+from cnnlab.train import FitConfig
+
+OUT = Path(__file__).parent / "out"
+
+# name -> (dataset, folder under --shared, model, augmentation, epochs); batch 64, Adam 1e-3 (the seed's).
+RUNS = {
+    "cifar": [("cifar10", "cifar10-jpeg", "baseline-cnn", "none", 20),
+              ("cifar10", "cifar10-jpeg", "baseline-cnn", "hflip,rotation=10,zoom=0.1,shift=0.1", 20)],
+    "fashion": [("fashion-mnist", "fashion-mnist-subset", "fashion-cnn", "none", 10),
+                ("fashion-mnist", "fashion-mnist-subset", "densenet-seed", "none", 10)],
+}
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def bench_quickstart() -> dict:
+    start = time.perf_counter()
+    done = subprocess.run(["cnnlab", "quickstart", "--runs-dir", str(OUT / "runs")], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    summary = json.loads((OUT / "runs/classify/quickstart/summary.json").read_text())
+    assert done.returncode == 0, done.stderr
+    return {"run": "quickstart (digits, baseline-cnn)", "wall_s": wall, "test_acc": summary["test_acc"],
+            "s_per_epoch": summary["seconds_per_epoch"], "epochs": summary["epochs"]}
+
+
+def bench_training(shared: Path, data: str, folder: str, model: str, augment: str, epochs: int) -> dict:
+    cfg = ClassifyConfig(data=DataConfig(data, str(shared / folder)), model=model, augment=parse_augment(augment),
+                         fit=FitConfig(epochs=epochs, batch_size=64), runs_dir=str(OUT / "runs"),
+                         name=f"{model}-{data}-{'aug' if augment != 'none' else 'noaug'}")
+    start = time.perf_counter()
+    result = train_classifier(cfg, overwrite=True)
+    s = result.summary
+    return {"run": f"{model} on {data}, augment {augment}", "wall_s": time.perf_counter() - start,
+            "test_acc": s["test_acc"], "best_val_acc": s["best_val_acc"], "s_per_epoch": s["seconds_per_epoch"],
+            "epochs": s["epochs"], "params": s["params"], "overfitting": s["overfitting"]["text"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--only", default="quickstart,cifar,fashion")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    records = []
+    for part in args.only.split(","):
+        if part == "quickstart":
+            records.append(bench_quickstart())
+        else:
+            records += [bench_training(Path(args.shared), *spec) for spec in RUNS[part]]
+        (OUT / f"classify_cpu_{args.only.replace(',', '_')}.json").write_text(
+            json.dumps({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "records": records}, indent=2))
+    print(f"machine: {machine()}")
+    print("| run | test acc | s/epoch | epochs | wall s |\n| --- | --- | --- | --- | --- |")
+    for r in records:
+        print(f"| {r['run']} | {r['test_acc']:.2%} | {r['s_per_epoch']:.2f} | {r['epochs']} | {r['wall_s']:.0f} |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
