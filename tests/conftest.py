@@ -1,9 +1,11 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+os.environ["CNNLAB_OFFLINE"] = "1"  # no test ever reaches for the model hub
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

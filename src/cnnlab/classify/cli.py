@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cnnlab.classify.config import ClassifyConfig
+from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, transfer_phases
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import CnnlabError
@@ -56,6 +56,17 @@ def train(
     train_per_class: int = typer.Option(None, help="keep only N training images per class"),
     model: str = typer.Option("baseline-cnn", "--model", help="a zoo name (cnnlab models list) or timm:NAME"),
     model_arg: list[str] = typer.Option([], "--model-arg", help="builder keyword KEY=VALUE, repeatable"),
+    pretrained: bool = typer.Option(False, help="start from ImageNet weights (cnnlab models list --pretrained)"),
+    weights: str = typer.Option(None, help="a weights file to start from (state dict or checkpoint)"),
+    input_size: int = typer.Option(None, help="side the network takes (default: the weights' or the images')"),
+    freeze_epochs: int = typer.Option(0, help="phase 1: epochs training only the head on a frozen backbone"),
+    finetune_epochs: int = typer.Option(0, help="phase 2: epochs fine-tuning everything"),
+    freeze_lr: float = typer.Option(FREEZE_LR, help="phase 1 learning rate (SGD, momentum 0.9; the lecture's: 0.2)"),
+    finetune_lr: float = typer.Option(FINETUNE_LR, help="phase 2 learning rate (SGD, momentum 0.9, Nesterov; the "
+                                      "lecture's: 0.01)"),
+    backbone_lr_scale: float = typer.Option(1.0, help="phase 2: backbone lr = finetune lr * this"),
+    finetune_bn_stats: bool = typer.Option(None, help="phase 2: let BatchNorm update its statistics (default: "
+                                           "only when not starting from pretrained weights)"),
     augment: str = typer.Option("none", "--augment", help="none, standard, all, or e.g. hflip,rotation=15"),
     epochs: int = typer.Option(10), batch_size: int = typer.Option(64),
     optimizer: str = typer.Option("adam", help="adam, adamw or sgd"), lr: float = typer.Option(1e-3),
@@ -77,9 +88,14 @@ def train(
     cfg = ClassifyConfig(
         data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
                         seed=seed),
-        model=model, model_args=parse_model_args(model_arg), augment=parse_augment(augment),
+        model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
+        input_size=input_size, augment=parse_augment(augment),
         fit=FitConfig(epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, schedule, warmup_epochs,
-                      label_smoothing, precision, patience, grad_clip, seed, device),
+                      label_smoothing, precision, patience, grad_clip, seed, device,
+                      transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
+                                      schedule=schedule, backbone_lr_scale=backbone_lr_scale,
+                                      finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
+                                      else not (pretrained or weights))),
         name=name, runs_dir=runs_dir)
     result = train_classifier(cfg, resume=resume, overwrite=overwrite)
     if result.state.status == "interrupted":
@@ -170,6 +186,37 @@ def sweep(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SI
         paths.append(train_classifier(cfg, overwrite=overwrite).run.path)
     out = Path(runs_dir) / "classify" / f"{name}-compare"
     print_table(compare_runs(paths, out), "sweep")
+    console.print(f"wrote {out / 'compare.html'}")
+
+
+@app.command("transfer-compare")
+def transfer_compare(
+    model: str = typer.Option("timm:efficientnet_lite0", "--model"), data: str = DATA, data_dir: str = DATA_DIR,
+    image_size: int = IMAGE_SIZE, train_per_class: int = typer.Option(None, help="few-label runs: N per class"),
+    input_size: int = typer.Option(None, help="side the network takes (default: the weights')"),
+    weights: str = typer.Option(None), freeze_epochs: int = typer.Option(3), finetune_epochs: int = typer.Option(3),
+    freeze_lr: float = typer.Option(FREEZE_LR), finetune_lr: float = typer.Option(FINETUNE_LR),
+    augment: str = typer.Option("none"), batch_size: int = typer.Option(64), seed: int = typer.Option(0),
+    name: str = typer.Option("transfer"), runs_dir: str = typer.Option("runs"),
+    overwrite: bool = typer.Option(False), device: str = typer.Option("auto"),
+) -> None:
+    """From scratch vs frozen pretrained backbone vs fine-tuned, same network, data and epochs."""
+    from cnnlab.classify.compare import compare_runs, transfer_configs
+    from cnnlab.classify.train import train_classifier
+
+    base = ClassifyConfig(data=DataConfig(data, data_dir, image_size, train_per_class=train_per_class, seed=seed),
+                          model=model, weights=weights, input_size=input_size, augment=parse_augment(augment),
+                          fit=FitConfig(batch_size=batch_size, seed=seed, device=device), name=name,
+                          runs_dir=runs_dir)
+    if freeze_epochs < 1 or finetune_epochs < 1:
+        raise CnnlabError("transfer-compare needs at least one frozen and one fine-tuning epoch")
+    freeze, finetune = transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr)
+    paths = []
+    for cfg in transfer_configs(base, freeze, finetune):
+        console.rule(cfg.name)
+        paths.append(train_classifier(cfg, overwrite=overwrite).run.path)
+    out = Path(runs_dir) / "classify" / f"{name}-compare"
+    print_table(compare_runs(paths, out), "transfer learning")
     console.print(f"wrote {out / 'compare.html'}")
 
 

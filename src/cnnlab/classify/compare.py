@@ -12,7 +12,7 @@ from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.report.plots import plot_comparison
-from cnnlab.train import RunDir
+from cnnlab.train import PhaseConfig, RunDir
 
 # The seed exercise's networks: baseline-cnn varied in depth, kernel size and dense width.
 SWEEP_NETWORKS = {
@@ -30,7 +30,8 @@ def compare_row(run: RunDir) -> dict:
     history = run.read_metrics()
     verdict = overfitting_verdict(history)
     return {"run": run.path.name, "model": summary["model"], "augment": summary["augment"],
-            "params": summary["params"], "epochs": summary["epochs"],
+            "params": summary["params"], "trainable": summary.get("trainable_params", summary["params"]),
+            "epochs": summary["epochs"],
             "s/epoch": round(summary["seconds_per_epoch"], 2), "train s": round(summary["train_seconds"], 1),
             "best val acc": round(summary["best_val_acc"], 4), "test acc": round(summary["test_acc"], 4),
             "gap": round(verdict.gap, 4) if verdict.gap is not None else None,
@@ -59,3 +60,18 @@ def sweep_configs(base: ClassifyConfig, augment: AugmentConfig) -> list[Classify
             configs.append(dataclasses.replace(base, model="baseline-cnn", model_args=args, augment=aug,
                                                name=f"{base.name or 'sweep'}-{net}-{suffix}"))
     return configs
+
+
+def transfer_configs(base: ClassifyConfig, freeze: PhaseConfig, finetune: PhaseConfig) -> list[ClassifyConfig]:
+    """The same network and budget three ways: from scratch (Adam 1e-3, all layers), frozen pretrained
+    backbone (only the head trains, for the whole budget), and frozen-then-fine-tuned."""
+    epochs = freeze.epochs + finetune.epochs
+    name = base.name or "transfer"
+    scratch_fit = dataclasses.replace(base.fit, epochs=epochs, optimizer="adam", lr=1e-3, phases=())
+    frozen_fit = dataclasses.replace(base.fit, phases=(dataclasses.replace(freeze, epochs=epochs),))
+    tuned_fit = dataclasses.replace(base.fit, phases=(freeze, finetune))
+    return [
+        dataclasses.replace(base, pretrained=False, weights=None, fit=scratch_fit, name=f"{name}-scratch"),
+        dataclasses.replace(base, pretrained=True, fit=frozen_fit, name=f"{name}-frozen"),
+        dataclasses.replace(base, pretrained=True, fit=tuned_fit, name=f"{name}-finetuned"),
+    ]

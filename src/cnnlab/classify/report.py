@@ -17,12 +17,10 @@ def write_report(run: RunDir) -> None:
     config, summary = run.read_json("config.json"), run.read_json("summary.json")
     history = run.read_metrics()
     title = f"{config['model']} on {config['data']['name']}"
-    plot_history(history, run.path / "history.png", title)
+    plot_history(history, run.path / "history.png", title, phase_marks(history))
     confusion = run.read_json("confusion.json")
     plot_confusion(np.array(confusion["matrix"]), confusion["classes"], run.path / "confusion.png", "test set")
     verdict = overfitting_verdict(history)
-    summary["overfitting"] = verdict.to_dict()
-    run.write_json("summary.json", summary)
     facts = [
         {"": "parameters", "value": f"{summary['params']:,}"},
         {"": "training time",
@@ -33,6 +31,8 @@ def write_report(run: RunDir) -> None:
         {"": "test accuracy (best checkpoint)", "value": f"{summary['test_acc']:.2%}"},
         {"": "overfitting", "value": verdict.text},
     ]
+    if summary.get("notes"):
+        facts.append({"": "model notes", "value": "; ".join(summary["notes"])})
     skipped = summary.get("skipped") or []
     sections = [
         ("Summary", table(facts)),
@@ -44,6 +44,12 @@ def write_report(run: RunDir) -> None:
     if skipped:
         sections.insert(1, (f"Skipped images ({len(skipped)})", table(skipped)))
     (run.path / "report.html").write_text(page(title, sections))
+
+
+def phase_marks(history: list[dict]) -> dict[int, str]:
+    """{last epoch of a phase: name of the next phase} wherever the phase changes."""
+    pairs = zip(history, history[1:], strict=False)
+    return {a["epoch"]: b["phase"] for a, b in pairs if a.get("phase") != b.get("phase")}
 
 
 def _pre(obj: dict) -> str:

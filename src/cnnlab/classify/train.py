@@ -16,6 +16,7 @@ from cnnlab.data.images import DataSplits
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import DataError
 from cnnlab.models import count_parameters, create_model, model_entry
+from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.train import FitState, RunDir, StepResult, fit, resolve_device, seed_everything
 
 
@@ -48,7 +49,7 @@ def prepare(cfg: ClassifyConfig, data: DataSplits):
         raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
     mean, std = channel_stats(data.train.images)
     return create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
-                        **cfg.model_args)
+                        pretrained=cfg.pretrained, weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
 
 
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,
@@ -68,6 +69,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
     for path, reason in data.skipped:
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
     model = prepare(cfg, data).to(device)
+    for note in model.notes:
+        run.log(note, style="cyan")
     run.log(f"{cfg.model} on {cfg.data.name}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test "
             f"images of {data.train.channels}x{data.train.size[0]}x{data.train.size[1]}, {len(data.classes)} classes, "
             f"{count_parameters(model):,} parameters, device {device}")
@@ -98,6 +101,8 @@ def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: Fit
         "final_val_acc": history[-1]["val_acc"], "final_train_acc": history[-1]["train_acc"],
         "test_acc": test["acc"], "test_loss": test["loss"], "augment": cfg.augment.enabled,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped],
+        "overfitting": overfitting_verdict(history).to_dict(),
+        "notes": model.notes,
     }
     run.write_json("summary.json", summary)
     run.write_json("confusion.json", {"classes": data.classes, "matrix": test["confusion"].tolist()})

@@ -13,9 +13,18 @@ from cnnlab.train.run import console
 app = typer.Typer(no_args_is_help=True)
 
 
+# Backbones people commonly fine-tune; `models list --pretrained` says where each one's weights are.
+COMMON_BACKBONES = ("efficientnet_lite0", "mobilenetv2_100", "resnet18", "resnet34", "resnet50", "efficientnet_b0",
+                    "convnext_tiny")
+
+
 @app.command("list")
-def list_models() -> None:
+def list_models(pretrained: bool = typer.Option(False, "--pretrained",
+                                                help="show which backbones have weights here, and from where")) -> None:
     """The zoo's networks (any timm model is also available as timm:NAME)."""
+    if pretrained:
+        list_pretrained()
+        return
     table = Table("name", "usual size", "what")
     for name in MODELS:
         entry = MODELS.get(name)
@@ -53,3 +62,25 @@ def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
                   f"batch of {batch}")
     console.print(f"feature maps: {human_bytes(s.activation_bytes_per_image)} per image, "
                   f"{human_bytes(s.activation_bytes_per_batch)} per batch of {batch} (fp32, kept for backward)")
+
+
+def list_pretrained() -> None:
+    import os
+    from pathlib import Path
+
+    from cnnlab.models.pretrained import WEIGHT_SUFFIXES, local_weight_source, network_reachable
+
+    names = list(COMMON_BACKBONES)
+    folder = os.environ.get("CNNLAB_WEIGHTS")
+    if folder and Path(folder).expanduser().is_dir():
+        found = {p.stem for p in Path(folder).expanduser().iterdir() if p.suffix in WEIGHT_SUFFIXES}
+        names += sorted(found - set(names))
+    online = network_reachable()
+    table = Table("model", "weights", title="pretrained backbones")
+    for arch in names:
+        source = local_weight_source(arch)
+        where = source.describe() if source else ("model hub (network reachable)" if online else "none here")
+        table.add_row(f"timm:{arch}", where)
+    console.print(table)
+    if not folder:
+        console.print("Set CNNLAB_WEIGHTS to a folder of <arch>.pth / .safetensors files to add your own.")

@@ -46,44 +46,60 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
-def build_network(spec: ModelSpec) -> nn.Module:
-    """Build the bare network of `spec` and check that it accepts its input size."""
+def build_network(spec: ModelSpec, num_classes: int | None = None) -> nn.Module:
+    """Build the bare network of `spec` (with `num_classes` outputs if given) and check its input size."""
     entry = model_entry(spec.name)
+    channels, size = spec.network_channels, spec.network_size
+    classes = num_classes or spec.num_classes
     try:
-        net = entry.build(spec.in_channels, spec.num_classes, spec.image_size, **spec.kwargs)
+        net = entry.build(channels, classes, size, **spec.kwargs)
+        if spec.bn_eps is not None:
+            for module in net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eps = spec.bn_eps
         with torch.no_grad():
             was = net.training
-            out = net.eval()(torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size))
+            out = net.eval()(torch.zeros(1, channels, size, size))
             net.train(was)
     except TypeError as exc:
         raise ModelError(f"{spec.name}: bad model arguments {spec.kwargs}: {exc}") from exc
     except RuntimeError as exc:
         raise ModelError(
-            f"{spec.name} cannot take {spec.in_channels}x{spec.image_size}x{spec.image_size} images "
+            f"{spec.name} cannot take {channels}x{size}x{size} images "
             f"(the feature maps shrink to nothing or mismatch). Use a larger --image-size "
             f"(this model's usual size is {entry.default_size}). Detail: {str(exc).splitlines()[0]}"
         ) from exc
-    if out.shape != (1, spec.num_classes):
-        raise ModelError(f"{spec.name} put out {tuple(out.shape)} for one image, expected (1, {spec.num_classes})")
+    if out.shape != (1, classes):
+        raise ModelError(f"{spec.name} put out {tuple(out.shape)} for one image, expected (1, {classes})")
     return net
 
 
 def create_model(name: str, in_channels: int, num_classes: int, image_size: int, *,
-                 mean: list[float] | None = None, std: list[float] | None = None, **kwargs) -> ImageClassifier:
+                 mean: list[float] | None = None, std: list[float] | None = None, pretrained: bool = False,
+                 weights: str | None = None, input_size: int | None = None, **kwargs) -> ImageClassifier:
     """A zoo network wrapped with its preprocessing; takes float images (N, C, H, W) in [0, 1].
 
     mean/std default to 0.5 per channel; the classify task passes the training set's statistics.
+    With `pretrained` (or a `weights` file) the network starts from ImageNet weights (see
+    cnnlab.models.pretrained): it then takes 3 channels at the weights' input size (or `input_size`),
+    normalises with the weights' statistics, and gets a new classifier for `num_classes`.
     """
     if in_channels < 1 or num_classes < 1 or image_size < 1:
         raise ModelError(f"bad model shape: in_channels={in_channels}, num_classes={num_classes}, "
                          f"image_size={image_size}")
-    spec = ModelSpec(name, in_channels, num_classes, image_size, dict(kwargs))
+    if pretrained or weights:
+        from cnnlab.models.transfer import pretrained_model
+
+        return pretrained_model(name, in_channels, num_classes, image_size, weights=weights, input_size=input_size,
+                                **kwargs)
+    spec = ModelSpec(name, in_channels, num_classes, image_size, dict(kwargs), input_size=input_size)
     net = build_network(spec)
-    return ImageClassifier(net, spec, mean or [0.5] * in_channels, std or [0.5] * in_channels)
+    channels = spec.network_channels
+    return ImageClassifier(net, spec, mean or [0.5] * channels, std or [0.5] * channels)
 
 
 def model_from_spec(spec: dict | ModelSpec) -> ImageClassifier:
     """Rebuild an (untrained) model from a saved spec; the caller loads the state dict."""
     spec = spec if isinstance(spec, ModelSpec) else ModelSpec(**spec)
     net = build_network(spec)
-    return ImageClassifier(net, spec, [0.0] * spec.in_channels, [1.0] * spec.in_channels)
+    return ImageClassifier(net, spec, [0.0] * spec.network_channels, [1.0] * spec.network_channels)

@@ -22,6 +22,22 @@ from cnnlab.train.run import RunDir, console
 
 
 @dataclass(frozen=True)
+class PhaseConfig:
+    """One stretch of training with its own optimizer, e.g. a frozen backbone, then fine-tuning."""
+
+    name: str = "train"
+    epochs: int = 10
+    optimizer: str = "adam"  # adam, adamw, sgd
+    lr: float = 1e-3
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only
+    schedule: str = "constant"  # per optimizer step, over this phase
+    train: str = "all"  # all, or head: only the classifier learns and BatchNorm statistics stay frozen
+    backbone_lr_scale: float = 1.0  # discriminative learning rates: everything but the head gets lr * this
+    freeze_norm_stats: bool = False  # keep every BatchNorm in inference mode (fine-tuning pretrained nets)
+
+
+@dataclass(frozen=True)
 class FitConfig:
     """How to train; the defaults are the seed labs' (Keras Adam, lr 1e-3)."""
 
@@ -40,6 +56,20 @@ class FitConfig:
     grad_clip: float | None = None  # max gradient norm
     seed: int = 0
     device: str = "auto"
+    phases: tuple[PhaseConfig, ...] = ()  # when given, they replace epochs/optimizer/lr/.../schedule above
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(p.epochs for p in self.plan())
+
+    def plan(self) -> tuple[PhaseConfig, ...]:
+        """The phases to run: the given ones, or one phase made of the plain fields."""
+        return self.phases or (PhaseConfig("train", self.epochs, self.optimizer, self.lr, self.momentum,
+                                           self.nesterov, self.schedule),)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FitConfig:
+        return cls(**{**d, "phases": tuple(PhaseConfig(**p) for p in d.get("phases", ()))})
 
 
 @dataclass
@@ -68,10 +98,12 @@ class FitState:
 
 def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, precision: str,
               optimizer: torch.optim.Optimizer | None = None, scheduler=None, grad_clip: float | None = None,
-              progress: Progress | None = None, task=None) -> dict[str, float]:
+              progress: Progress | None = None, task=None, freeze_norm_stats: bool = False) -> dict[str, float]:
     """One pass over `loader`; trains when an optimizer is given. Returns averaged metrics."""
     train = optimizer is not None
     model.train(train)
+    if train:
+        freeze_frozen_norms(model, everywhere=freeze_norm_stats)
     totals: dict[str, torch.Tensor] = {}
     count = 0
     every = max(1, len(loader) // 20)  # progress refresh; each refresh syncs with the device
@@ -95,6 +127,15 @@ def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, pre
     return {key: value.item() / max(count, 1) for key, value in totals.items()}
 
 
+def freeze_frozen_norms(model: nn.Module, everywhere: bool = False) -> None:
+    """BatchNorm layers whose parameters are frozen (all of them, with `everywhere`) normalise with their
+    running statistics and leave them unchanged (eval mode)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and (
+                everywhere or (module.weight is not None and not module.weight.requires_grad)):
+            module.eval()
+
+
 def format_metrics(record: dict) -> str:
     """'train loss 0.1234 acc 95.1% | val loss ...' from an epoch record."""
     parts = []
@@ -114,38 +155,50 @@ def make_progress() -> Progress:
 def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, *, device: torch.device,
         run: RunDir | None = None, checkpoint: dict | None = None, extra: dict | None = None,
         default_weight_decay: float = 0.0, callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> FitState:
-    """Train `model` for cfg.epochs, validating each epoch; resumes from `checkpoint` when given.
+    """Train `model` through cfg's phases, validating each epoch; resumes from `checkpoint` when given.
 
-    Each epoch's checkpoint (model, optimizer, scheduler, FitState, `extra`) is written atomically to the
-    run folder, with the best one by validation loss beside it. A non-finite loss raises TrainingDiverged
-    and keeps the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch.
+    Each epoch's checkpoint (model, optimizer, scheduler, phase, FitState, `extra`) is written atomically to
+    the run folder, with the best one by validation loss beside it. A non-finite loss raises TrainingDiverged
+    and keeps the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early
+    stopping ends the current phase (the run, when it is the last).
     """
     weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
-    optimizer = build_optimizer(decay_groups(model, weight_decay), cfg.optimizer, cfg.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov, fused=device.type == "cuda")
-    steps = len(train_loader)
-    scheduler = build_scheduler(optimizer, cfg.schedule, cfg.epochs * steps, round(cfg.warmup_epochs * steps))
     state = FitState()
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
         state = FitState(**checkpoint["state"])
         state.status = "running"
     say = run.log if run is not None else console.print
+    start = 0
     try:
         with make_progress() as progress:
-            while state.epoch < cfg.epochs:
-                record = _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer, scheduler,
-                                          state, progress)
-                _finish_epoch(model, optimizer, scheduler, state, record, run, extra, say)
-                for callback in callbacks:
-                    callback(state.epoch, record)
-                if cfg.patience is not None and state.bad_epochs >= cfg.patience:
-                    state.status = "early-stopped"
-                    say(f"early stop: validation loss has not improved for {cfg.patience} epochs "
-                        f"(best at epoch {state.best_epoch})")
-                    break
+            for index, phase in enumerate(cfg.plan()):
+                end, begin = start + phase.epochs, start
+                start = end
+                if state.epoch >= end:
+                    continue
+                optimizer, scheduler = _phase_optimizer(model, phase, cfg, weight_decay, len(train_loader), device)
+                if checkpoint is not None and checkpoint.get("phase", 0) == index and state.epoch > begin:
+                    optimizer.load_state_dict(checkpoint["optimizer"])
+                    scheduler.load_state_dict(checkpoint["scheduler"])
+                elif len(cfg.plan()) > 1:
+                    state.bad_epochs = 0
+                    say(f"phase {phase.name}: {phase.epochs} epochs, {phase.optimizer} lr {phase.lr}, "
+                        f"training {phase.train} ({sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
+                        " parameters)")
+                while state.epoch < end:
+                    record = _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer,
+                                              scheduler, state, progress, phase.freeze_norm_stats)
+                    record["phase"] = phase.name
+                    _finish_epoch(model, optimizer, scheduler, state, record, run, {**(extra or {}), "phase": index},
+                                  say)
+                    for callback in callbacks:
+                        callback(state.epoch, record)
+                    if cfg.patience is not None and state.bad_epochs >= cfg.patience:
+                        say(f"early stop: validation loss has not improved for {cfg.patience} epochs "
+                            f"(best at epoch {state.best_epoch})")
+                        state.status = "early-stopped" if end == cfg.total_epochs else "running"
+                        break
     except KeyboardInterrupt:
         state.status = "interrupted"
         say(f"interrupted: state of epoch {state.epoch} is saved; continue with --resume", style="yellow")
@@ -155,23 +208,45 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
     return state
 
 
+def _phase_optimizer(model: nn.Module, phase: PhaseConfig, cfg: FitConfig, weight_decay: float, steps: int,
+                     device: torch.device):
+    """Freeze what the phase does not train, then an optimizer (head at lr, the rest at lr * scale) and
+    its per-step schedule."""
+    if hasattr(model, "set_trainable"):
+        model.set_trainable(phase.train)
+    elif phase.train != "all":
+        raise ValueError(f"{type(model).__name__} cannot train only its head")
+    head = {id(p) for p in (model.head_parameters() if hasattr(model, "head_parameters") else [])}
+    groups = []
+    for part, lr in (("head", phase.lr), ("body", phase.lr * phase.backbone_lr_scale)):
+        for group in decay_groups(model, weight_decay, lambda p, part=part: (id(p) in head) == (part == "head")):
+            if group["params"]:
+                groups.append({**group, "lr": lr})
+    optimizer = build_optimizer(groups, phase.optimizer, phase.lr, momentum=phase.momentum, nesterov=phase.nesterov,
+                                fused=device.type == "cuda")
+    total = phase.epochs * steps
+    scheduler = build_scheduler(optimizer, phase.schedule, total, round(cfg.warmup_epochs * steps))
+    return optimizer, scheduler
+
+
 def _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer, scheduler, state,
-                     progress) -> dict:
+                     progress, freeze_norm_stats: bool = False) -> dict:
     epoch = state.epoch
     torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc. depend on (seed, epoch) alone
     train_loader.set_epoch(epoch)
-    task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(train_loader), metrics="")
+    task = progress.add_task(f"epoch {epoch + 1}/{cfg.total_epochs}", total=len(train_loader), metrics="")
     start = time.perf_counter()
     lr = optimizer.param_groups[0]["lr"]
     train = run_epoch(model, step, train_loader, device=device, precision=cfg.precision, optimizer=optimizer,
-                      scheduler=scheduler, grad_clip=cfg.grad_clip, progress=progress, task=task)
+                      scheduler=scheduler, grad_clip=cfg.grad_clip, progress=progress, task=task,
+                      freeze_norm_stats=freeze_norm_stats)
     seconds = time.perf_counter() - start
     progress.remove_task(task)
     if not math.isfinite(train["loss"]):
         state.status = "diverged"
         raise TrainingDiverged(
             f"the training loss became {train['loss']} in epoch {epoch + 1}; the last good checkpoint "
-            f"(epoch {epoch}) is kept. Lower the learning rate (now {cfg.lr}) or add --grad-clip.")
+            f"(epoch {epoch}) is kept. Lower the learning rate (now {lr}) or add --grad-clip.")
     val = run_epoch(model, step, val_loader, device=device, precision=cfg.precision)
     record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()},
               **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "seconds": seconds}

@@ -53,10 +53,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps
         optimizer, lambda step: lr_factor(step, total_steps, schedule, warmup_steps))
 
 
-def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on weights of convs and linears only, not on biases and norm parameters."""
+def decay_groups(model: nn.Module, weight_decay: float, keep=lambda p: True) -> list[dict]:
+    """Weight decay on weights of convs and linears only, not on biases and norm parameters; only trainable
+    parameters for which keep(p) holds."""
     decay, rest = [], []
     for p in model.parameters():
-        if p.requires_grad:
+        if p.requires_grad and keep(p):
             (decay if p.ndim > 1 else rest).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
