@@ -1,7 +1,7 @@
 """Issue 2's CPU benchmarks: quickstart wall time, baseline-cnn on CIFAR-10 (JPEG copy) for 20 epochs with
 and without augmentation, fashion-cnn and densenet-seed on the Fashion-MNIST files.
 
-    python bench/classify_cpu.py --shared ../shared/data [--only quickstart,cifar,fashion]
+    python -m bench.classify_cpu --shared ../shared/data [--only quickstart,cifar,fashion]
 
 Writes bench/out/classify_cpu.json (one record per run) and prints a markdown table for docs/benchmarks.md.
 """
@@ -49,9 +49,10 @@ def bench_quickstart() -> dict:
             "s_per_epoch": summary["seconds_per_epoch"], "epochs": summary["epochs"]}
 
 
-def bench_training(shared: Path, data: str, folder: str, model: str, augment: str, epochs: int) -> dict:
+def bench_training(shared: Path, data: str, folder: str, model: str, augment: str, epochs: int,
+                   timing_epochs: int | None = None) -> dict:
     cfg = ClassifyConfig(data=DataConfig(data, str(shared / folder)), model=model, augment=parse_augment(augment),
-                         fit=FitConfig(epochs=epochs, batch_size=64), runs_dir=str(OUT / "runs"),
+                         fit=FitConfig(epochs=timing_epochs or epochs, batch_size=64), runs_dir=str(OUT / "runs"),
                          name=f"{model}-{data}-{'aug' if augment != 'none' else 'noaug'}")
     start = time.perf_counter()
     result = train_classifier(cfg, overwrite=True)
@@ -65,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--only", default="quickstart,cifar,fashion")
+    parser.add_argument("--timing-epochs", type=int, help="run each only this long (seconds per epoch, quiet machine)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     records = []
@@ -72,8 +74,9 @@ def main() -> None:
         if part == "quickstart":
             records.append(bench_quickstart())
         else:
-            records += [bench_training(Path(args.shared), *spec) for spec in RUNS[part]]
-        (OUT / f"classify_cpu_{args.only.replace(',', '_')}.json").write_text(
+            records += [bench_training(Path(args.shared), *spec, args.timing_epochs) for spec in RUNS[part]]
+        tag = args.only.replace(",", "_") + (f"_timing{args.timing_epochs}" if args.timing_epochs else "")
+        (OUT / f"classify_cpu_{tag}.json").write_text(
             json.dumps({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "records": records}, indent=2))
     print(f"machine: {machine()}")
     print("| run | test acc | s/epoch | epochs | wall s |\n| --- | --- | --- | --- | --- |")

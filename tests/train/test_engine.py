@@ -97,3 +97,9 @@ def test_checkpoints_are_atomic_and_corruption_is_reported(tmp_path):
         load_checkpoint(path)
     with pytest.raises(RunFolderError, match="not a cnnlab run folder"):
         RunDir.open(tmp_path)
+
+
+def test_time_budget_stops_training(tmp_path):
+    result = train_classifier(small_config(tmp_path, epochs=50, max_seconds=0.0))
+    assert result.state.status == "budget-spent" and result.state.epoch == 1
+    assert result.summary["test_acc"] > 0  # a budget-stopped run is evaluated and reported like a finished one

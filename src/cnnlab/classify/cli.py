@@ -77,6 +77,7 @@ def train(
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16"),
     patience: int = typer.Option(None, help="early stopping after N epochs without a better validation loss"),
     grad_clip: float = typer.Option(None), seed: int = typer.Option(0), device: str = typer.Option("auto"),
+    max_seconds: float = typer.Option(None, help="time budget: stop after the epoch that spends it"),
     name: str = typer.Option(None, help="run name (default <model>-<data>)"),
     runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/classify/NAME"),
     resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
@@ -95,7 +96,7 @@ def train(
                       transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
                                       schedule=schedule, backbone_lr_scale=backbone_lr_scale,
                                       finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
-                                      else not (pretrained or weights))),
+                                      else not (pretrained or weights)), max_seconds),
         name=name, runs_dir=runs_dir)
     result = train_classifier(cfg, resume=resume, overwrite=overwrite)
     if result.state.status == "interrupted":

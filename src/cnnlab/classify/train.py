@@ -82,7 +82,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
                 device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks,
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     summary = {"status": state.status}
-    if state.status in ("finished", "early-stopped"):
+    if state.status in ("finished", "early-stopped", "budget-spent"):
         summary = finish(run, cfg, model, data, state, device)
     return TrainResult(run, state, summary)
 

@@ -57,6 +57,7 @@ class FitConfig:
     seed: int = 0
     device: str = "auto"
     phases: tuple[PhaseConfig, ...] = ()  # when given, they replace epochs/optimizer/lr/.../schedule above
+    max_seconds: float | None = None  # time budget: stop after the epoch that spends it (training time)
 
     @property
     def total_epochs(self) -> int:
@@ -93,7 +94,7 @@ class FitState:
     best_loss: float = math.inf
     best_epoch: int = -1
     bad_epochs: int = 0
-    status: str = "running"  # running, finished, early-stopped, interrupted, diverged
+    status: str = "running"  # running, finished, early-stopped, budget-spent, interrupted, diverged
 
 
 def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, precision: str,
@@ -175,7 +176,7 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
             for index, phase in enumerate(cfg.plan()):
                 end, begin = start + phase.epochs, start
                 start = end
-                if state.epoch >= end:
+                if state.epoch >= end or state.status == "budget-spent":
                     continue
                 optimizer, scheduler = _phase_optimizer(model, phase, cfg, weight_decay, len(train_loader), device)
                 if checkpoint is not None and checkpoint.get("phase", 0) == index and state.epoch > begin:
@@ -194,6 +195,11 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
                                   say)
                     for callback in callbacks:
                         callback(state.epoch, record)
+                    spent = sum(r["seconds"] for r in state.history)
+                    if cfg.max_seconds is not None and spent >= cfg.max_seconds:
+                        say(f"time budget spent: {spent:.1f} s of training >= {cfg.max_seconds} s")
+                        state.status = "budget-spent"
+                        break
                     if cfg.patience is not None and state.bad_epochs >= cfg.patience:
                         say(f"early stop: validation loss has not improved for {cfg.patience} epochs "
                             f"(best at epoch {state.best_epoch})")
