@@ -176,17 +176,12 @@ def sweep(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SI
           name: str = typer.Option("sweep"), runs_dir: str = typer.Option("runs"),
           overwrite: bool = typer.Option(False), device: str = typer.Option("auto")) -> None:
     """The seed's exercise: 3 CNNs of different depth/kernel/dense size, each with and without augmentation."""
-    from cnnlab.classify.compare import compare_runs, sweep_configs
-    from cnnlab.classify.train import train_classifier
+    from cnnlab.classify.compare import sweep_configs, train_and_compare
 
     base = ClassifyConfig(data=DataConfig(data, data_dir, image_size, seed=seed), name=name, runs_dir=runs_dir,
                           fit=FitConfig(epochs=epochs, batch_size=batch_size, seed=seed, device=device))
-    paths = []
-    for cfg in sweep_configs(base, parse_augment(augment)):
-        console.rule(cfg.name)
-        paths.append(train_classifier(cfg, overwrite=overwrite).run.path)
     out = Path(runs_dir) / "classify" / f"{name}-compare"
-    print_table(compare_runs(paths, out), "sweep")
+    print_table(train_and_compare(sweep_configs(base, parse_augment(augment)), out, overwrite=overwrite), "sweep")
     console.print(f"wrote {out / 'compare.html'}")
 
 
@@ -202,8 +197,7 @@ def transfer_compare(
     overwrite: bool = typer.Option(False), device: str = typer.Option("auto"),
 ) -> None:
     """From scratch vs frozen pretrained backbone vs fine-tuned, same network, data and epochs."""
-    from cnnlab.classify.compare import compare_runs, transfer_configs
-    from cnnlab.classify.train import train_classifier
+    from cnnlab.classify.compare import train_and_compare, transfer_configs
 
     base = ClassifyConfig(data=DataConfig(data, data_dir, image_size, train_per_class=train_per_class, seed=seed),
                           model=model, weights=weights, input_size=input_size, augment=parse_augment(augment),
@@ -212,12 +206,9 @@ def transfer_compare(
     if freeze_epochs < 1 or finetune_epochs < 1:
         raise CnnlabError("transfer-compare needs at least one frozen and one fine-tuning epoch")
     freeze, finetune = transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr)
-    paths = []
-    for cfg in transfer_configs(base, freeze, finetune):
-        console.rule(cfg.name)
-        paths.append(train_classifier(cfg, overwrite=overwrite).run.path)
     out = Path(runs_dir) / "classify" / f"{name}-compare"
-    print_table(compare_runs(paths, out), "transfer learning")
+    rows = train_and_compare(transfer_configs(base, freeze, finetune), out, overwrite=overwrite)
+    print_table(rows, "transfer learning")
     console.print(f"wrote {out / 'compare.html'}")
 
 

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 from cnnlab.classify.config import ClassifyConfig
+from cnnlab.classify.train import train_classifier
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.report.plots import plot_comparison
 from cnnlab.train import PhaseConfig, RunDir
+from cnnlab.train.run import console
 
 # The seed exercise's networks: baseline-cnn varied in depth, kernel size and dense width.
 SWEEP_NETWORKS = {
@@ -49,6 +51,15 @@ def compare_runs(paths: list[str | Path], out: str | Path) -> list[dict]:
     (out / "compare.html").write_text(page("Comparison", [("Runs", table(rows)),
                                                          ("Validation curves", image(out / "compare.png"))]))
     return rows
+
+
+def train_and_compare(configs: list[ClassifyConfig], out: Path, *, overwrite: bool = False) -> list[dict]:
+    """Train each config into its run folder, then compare them all (compare.html/png/json in out/)."""
+    paths = []
+    for cfg in configs:
+        console.rule(cfg.name)
+        paths.append(train_classifier(cfg, overwrite=overwrite).run.path)
+    return compare_runs(paths, out)
 
 
 def sweep_configs(base: ClassifyConfig, augment: AugmentConfig) -> list[ClassifyConfig]:
