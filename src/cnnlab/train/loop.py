@@ -78,7 +78,7 @@ class StepResult:
     """What a task's step returns: the loss to minimise and sums to average over the epoch."""
 
     loss: torch.Tensor  # scalar, mean over the batch
-    sums: dict[str, torch.Tensor]  # e.g. {"correct": number of right predictions}
+    sums: dict[str, torch.Tensor]  # e.g. {"acc": number of right predictions}; vectors are summed elementwise
     count: int  # samples in the batch
 
 
@@ -123,9 +123,9 @@ def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, pre
                 totals[key] = totals.get(key, 0) + value.detach().float()
             count += out.count
             if progress is not None and (i % every == 0 or i == len(loader) - 1):
-                shown = " ".join(f"{k}={v.item() / count:.4f}" for k, v in totals.items())
+                shown = " ".join(f"{k}={v.item() / count:.4f}" for k, v in totals.items() if v.ndim == 0)
                 progress.update(task, completed=i + 1, metrics=shown)
-    return {key: value.item() / max(count, 1) for key, value in totals.items()}
+    return {key: (value / max(count, 1)).tolist() for key, value in totals.items()}  # vectors become lists
 
 
 def freeze_frozen_norms(model: nn.Module, everywhere: bool = False) -> None:
@@ -141,7 +141,8 @@ def format_metrics(record: dict) -> str:
     """'train loss 0.1234 acc 95.1% | val loss ...' from an epoch record."""
     parts = []
     for split in ("train", "val"):
-        items = [(k[len(split) + 1:], v) for k, v in record.items() if k.startswith(split + "_")]
+        items = [(k[len(split) + 1:], v) for k, v in record.items()
+                 if k.startswith(split + "_") and isinstance(v, float)]
         shown = " ".join(f"{k} {v:.2%}" if k == "acc" else f"{k} {v:.4f}" for k, v in items)
         parts.append(f"{split} {shown}")
     return " | ".join(parts)
@@ -155,13 +156,15 @@ def make_progress() -> Progress:
 
 def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, *, device: torch.device,
         run: RunDir | None = None, checkpoint: dict | None = None, extra: dict | None = None,
-        default_weight_decay: float = 0.0, callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> FitState:
+        default_weight_decay: float = 0.0, callbacks: tuple[Callable[[int, dict], None], ...] = (),
+        finalize: Callable[[dict], dict] | None = None) -> FitState:
     """Train `model` through cfg's phases, validating each epoch; resumes from `checkpoint` when given.
 
     Each epoch's checkpoint (model, optimizer, scheduler, phase, FitState, `extra`) is written atomically to
     the run folder, with the best one by validation loss beside it. A non-finite loss raises TrainingDiverged
     and keeps the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early
-    stopping ends the current phase (the run, when it is the last).
+    stopping ends the current phase (the run, when it is the last). `finalize` turns an epoch's averaged
+    sums into the metrics recorded (e.g. a confusion matrix into IoU).
     """
     weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
     state = FitState()
@@ -189,7 +192,7 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
                         " parameters)")
                 while state.epoch < end:
                     record = _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer,
-                                              scheduler, state, progress, phase.freeze_norm_stats)
+                                              scheduler, state, progress, phase.freeze_norm_stats, finalize)
                     record["phase"] = phase.name
                     _finish_epoch(model, optimizer, scheduler, state, record, run, {**(extra or {}), "phase": index},
                                   say)
@@ -236,7 +239,7 @@ def _phase_optimizer(model: nn.Module, phase: PhaseConfig, cfg: FitConfig, weigh
 
 
 def _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer, scheduler, state,
-                     progress, freeze_norm_stats: bool = False) -> dict:
+                     progress, freeze_norm_stats: bool = False, finalize=None) -> dict:
     epoch = state.epoch
     torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc. depend on (seed, epoch) alone
     train_loader.set_epoch(epoch)
@@ -254,6 +257,8 @@ def _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimiz
             f"the training loss became {train['loss']} in epoch {epoch + 1}; the last good checkpoint "
             f"(epoch {epoch}) is kept. Lower the learning rate (now {lr}) or add --grad-clip.")
     val = run_epoch(model, step, val_loader, device=device, precision=cfg.precision)
+    if finalize is not None:
+        train, val = finalize(train), finalize(val)
     record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()},
               **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "seconds": seconds}
     return record

@@ -1,0 +1,57 @@
+"""`cnnlab segment ...`: train, predict, via-to-masks."""
+
+from __future__ import annotations
+
+import typer
+
+from cnnlab.segment.augment import NONE, JointAugment
+from cnnlab.segment.train import SegmentConfig
+from cnnlab.train.run import console
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("train")
+def train(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
+          image_size: int = typer.Option(128, help="a multiple of 32 (the seed: 128)"),
+          encoder: str = typer.Option("efficientnet_lite0", help="a timm CNN (mobilenetv2_100, resnet18, ...)"),
+          pretrained: bool = typer.Option(True, help="ImageNet weights for the encoder"),
+          weights: str = typer.Option(None), dropout: float = typer.Option(0.0, help="decoder dropout (seed: 0.5)"),
+          augment: bool = typer.Option(True, help="joint flip/rotation/zoom/shift of image and mask"),
+          epochs: int = typer.Option(10, help="epochs with the encoder frozen"),
+          finetune_epochs: int = typer.Option(0, help="then epochs with the encoder trained too"),
+          lr: float = typer.Option(1e-3), finetune_lr: float = typer.Option(1e-4),
+          batch_size: int = typer.Option(16), seed: int = typer.Option(0), device: str = typer.Option("auto"),
+          name: str = typer.Option(None), runs_dir: str = typer.Option("runs"),
+          resume: bool = typer.Option(False), overwrite: bool = typer.Option(False)) -> None:
+    """Train a U-Net on a pretrained encoder (frozen, then optionally fine-tuned) into a run folder."""
+    from cnnlab.segment.train import train_unet
+
+    cfg = SegmentConfig(data, image_size, encoder, pretrained, weights, dropout, JointAugment() if augment else NONE,
+                        0.2, epochs, finetune_epochs, lr, finetune_lr, batch_size, seed, device, name, runs_dir)
+    summary = train_unet(cfg, resume=resume, overwrite=overwrite)
+    console.print(summary)
+
+
+@app.command("predict")
+def predict(run: str = typer.Argument(..., help="a segment run folder"),
+            images: list[str] = typer.Argument(..., help="image files or folders"),
+            out: str = typer.Option("predictions", "--out")) -> None:
+    """A mask PNG at each image's own size and a coloured overlay."""
+    from cnnlab.segment.predict import predict_images
+
+    for r in predict_images(run, images, out):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in r["share"].items())
+        console.print(f"{r['path']} -> {r['mask']} ({shares})")
+
+
+@app.command("via-to-masks")
+def via_to_masks(project: str = typer.Argument(..., help="a VIA project or region export (.json)"),
+                 images: str = typer.Option(..., "--images", help="folder with the annotated images"),
+                 out: str = typer.Option(..., "--out"),
+                 attribute: str = typer.Option("class", help="the region attribute that names the class")) -> None:
+    """Turn VIA regions into mask PNGs: OUT/images, OUT/masks, OUT/classes.txt (train with folder:OUT)."""
+    from cnnlab.segment.via import via_to_masks as convert
+
+    folder = convert(project, images, out, attribute)
+    console.print(f"wrote {folder}; train with: cnnlab segment train --data folder:{folder}")
