@@ -133,3 +133,18 @@ def test_isbi_membranes_are_read_as_binary():
     data = read_isbi(shared_path("isbi-membrane"), 128)
     assert len(data) == 30 and data.classes == ["membrane", "cell"]
     assert data.images.shape == (30, 1, 128, 128) and set(data.masks.unique().tolist()) == {0, 1}
+
+
+def test_segmentation_resume_equals_uninterrupted(tmp_path):
+    def stop_after_one(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    def cfg(root):
+        return SegmentConfig(data="digits", image_size=32, epochs=1, finetune_epochs=1, batch_size=64,
+                             runs_dir=str(root), name="r")
+
+    full = train_unet(cfg(tmp_path / "a"))
+    assert train_unet(cfg(tmp_path / "b"), callbacks=(stop_after_one,)) == {"status": "interrupted"}
+    resumed = train_unet(cfg(tmp_path / "b"), resume=True)
+    assert resumed["val_miou"] == pytest.approx(full["val_miou"]) and resumed["phases"] == ["frozen", "finetune"]

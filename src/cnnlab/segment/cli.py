@@ -55,3 +55,28 @@ def via_to_masks(project: str = typer.Argument(..., help="a VIA project or regio
 
     folder = convert(project, images, out, attribute)
     console.print(f"wrote {folder}; train with: cnnlab segment train --data folder:{folder}")
+
+
+@app.command("compare")
+def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
+            image_size: int = typer.Option(128), encoder: str = typer.Option("efficientnet_lite0"),
+            epochs: int = typer.Option(5, help="frozen epochs (the frozen runs get all epochs frozen)"),
+            finetune_epochs: int = typer.Option(5), batch_size: int = typer.Option(16),
+            augment: bool = typer.Option(True), seed: int = typer.Option(0), name: str = typer.Option("seg"),
+            runs_dir: str = typer.Option("runs"), overwrite: bool = typer.Option(False),
+            out: str = typer.Option(None, help="where compare.json goes (default RUNS_DIR/segment/NAME-compare.json)")
+            ) -> None:
+    """Frozen vs fine-tuned encoder, with and without dropout, and a random encoder: mIoU, Dice, s/epoch."""
+    import json
+    from pathlib import Path
+
+    from cnnlab.classify.cli import print_table
+    from cnnlab.segment.compare import compare_segmentation
+
+    base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE, epochs=epochs,
+                         batch_size=batch_size, seed=seed, name=name, runs_dir=runs_dir)
+    rows = compare_segmentation(base, finetune_epochs, overwrite=overwrite)
+    path = Path(out) if out else Path(runs_dir) / "segment" / f"{name}-compare.json"
+    path.write_text(json.dumps(rows, indent=2))
+    print_table(rows, "segmentation")
+    console.print(f"wrote {path}")
