@@ -148,3 +148,33 @@ def test_segmentation_resume_equals_uninterrupted(tmp_path):
     assert train_unet(cfg(tmp_path / "b"), callbacks=(stop_after_one,)) == {"status": "interrupted"}
     resumed = train_unet(cfg(tmp_path / "b"), resume=True)
     assert resumed["val_miou"] == pytest.approx(full["val_miou"]) and resumed["phases"] == ["frozen", "finetune"]
+
+
+def test_oxford_pet_trimaps_and_palette_masks(tmp_path):
+    from cnnlab.segment.data import read_oxford_pet
+
+    (tmp_path / "pet/images").mkdir(parents=True)
+    (tmp_path / "pet/annotations/trimaps").mkdir(parents=True)
+    trimap = np.ones((12, 12), np.uint8)
+    trimap[:, 6:] = 2
+    trimap[0] = 3
+    Image.new("RGB", (12, 12), (1, 2, 3)).save(tmp_path / "pet/images/cat_1.jpg")
+    Image.fromarray(trimap).save(tmp_path / "pet/annotations/trimaps/cat_1.png")
+    data = read_oxford_pet(tmp_path / "pet", 12)
+    assert data.classes == ["pet", "background", "border"]
+    assert np.array_equal(data.masks[0].numpy(), trimap.astype(np.int64) - 1)
+
+    root = tmp_path / "colours"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    colour = np.zeros((8, 8, 3), np.uint8)
+    colour[4:] = (255, 0, 0)
+    Image.new("RGB", (8, 8)).save(root / "images/a.png")
+    Image.fromarray(colour).save(root / "masks/a.png")
+    (root / "palette.json").write_text(json.dumps({"classes": ["bg", "red"], "colors": [[0, 0, 0], [255, 0, 0]]}))
+    masks = read_mask_folder(root, 8).masks[0]
+    assert masks[:4].sum() == 0 and (masks[4:] == 1).all()
+    colour[0, 0] = (0, 255, 0)
+    Image.fromarray(colour).save(root / "masks/a.png")
+    with pytest.raises(DataError, match="colours not in the palette"):
+        read_mask_folder(root, 8)
