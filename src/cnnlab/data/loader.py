@@ -10,6 +10,23 @@ from cnnlab.data.augment import AugmentConfig, augment_batch
 from cnnlab.data.images import ImageData
 
 
+def batch_count(n: int, batch_size: int, shuffle: bool, drop_last: bool = False) -> int:
+    """Batches in one pass; a shuffled (training) pass also drops a last batch of one, which BatchNorm
+    cannot train on."""
+    drop = drop_last or (shuffle and n % batch_size == 1 and n > 1)
+    return n // batch_size if drop else -(-n // batch_size)
+
+
+def epoch_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int, device: torch.device,
+                  drop_last: bool = False) -> tuple[torch.Generator, list[torch.Tensor]]:
+    """The generator of epoch `epoch` (seeded by (seed, epoch) alone, for exact resume) and the index
+    batches of that epoch on `device`; the generator goes on to drive augmentation."""
+    g = torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n, generator=g, device=device) if shuffle else torch.arange(n, device=device)
+    count = batch_count(n, batch_size, shuffle, drop_last)
+    return g, [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+
+
 class BatchLoader:
     """Yields (images float (B, C, H, W) in [0, 1], labels int64 (B,)) on `device`.
 
@@ -33,20 +50,12 @@ class BatchLoader:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        n = len(self.labels)
-        # A shuffled (training) pass also drops a last batch of one: BatchNorm cannot train on it.
-        drop = self.drop_last or (self.shuffle and n % self.batch_size == 1 and n > 1)
-        return n // self.batch_size if drop else -(-n // self.batch_size)
+        return batch_count(len(self.labels), self.batch_size, self.shuffle, self.drop_last)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
-        n = len(self.labels)
-        if self.shuffle:
-            order = torch.randperm(n, generator=g, device=self.device)
-        else:
-            order = torch.arange(n, device=self.device)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+        g, batches = epoch_batches(len(self.labels), self.batch_size, shuffle=self.shuffle, seed=self.seed,
+                                   epoch=self.epoch, device=self.device, drop_last=self.drop_last)
+        for idx in batches:
             x = self.images[idx].float().div_(255)
             if self.augment.enabled:
                 x = augment_batch(x, self.augment, g)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnlab.data.loader import batch_count, epoch_batches
 from cnnlab.errors import DataError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import plot_history, save_image_grid
@@ -90,15 +91,12 @@ class MaskLoader:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        n = len(self.images)
-        return n // self.batch_size if self.shuffle and n % self.batch_size == 1 and n > 1 else -(-n // self.batch_size)
+        return batch_count(len(self.images), self.batch_size, self.shuffle)
 
     def __iter__(self):
-        g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
-        n = len(self.images)
-        order = torch.randperm(n, generator=g, device=self.device) if self.shuffle else torch.arange(n)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+        g, batches = epoch_batches(len(self.images), self.batch_size, shuffle=self.shuffle, seed=self.seed,
+                                   epoch=self.epoch, device=self.device)
+        for idx in batches:
             x, y = self.images[idx].float() / 255, self.masks[idx]
             if self.shuffle:
                 x, y = joint_augment(x, y, self.augment, g)
