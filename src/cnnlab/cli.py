@@ -12,15 +12,20 @@ from cnnlab.data.cli import app as data_app
 from cnnlab.errors import CnnlabError
 from cnnlab.models.cli import app as models_app
 from cnnlab.segment.cli import app as segment_app
+from cnnlab.serve.cli import serve
+from cnnlab.similarity.cli import app as similarity_app
 from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="cnnlab: a convolutional-network vision lab.")
 app.add_typer(classify_app, name="classify", help="Train, evaluate, predict, compare and sweep image classifiers.")
 app.add_typer(segment_app, name="segment", help="U-Net segmentation: train, predict, VIA masks.")
+app.add_typer(similarity_app, name="similarity",
+              help="Similar-image search: Siamese and metric-learning training, faiss index, query, t-SNE.")
 app.add_typer(models_app, name="models", help="The model zoo: list models, summarise one.")
 app.add_typer(data_app, name="data", help="Datasets: list them, download the official files.")
 app.command("quickstart")(quickstart)
+app.command("serve")(serve)
 
 
 @app.command("report")

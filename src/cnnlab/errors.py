@@ -26,3 +26,15 @@ class RunFolderError(CnnlabError):
 
 class TrainingDiverged(CnnlabError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class IndexFolderError(CnnlabError):
+    """A search index folder that is missing, corrupt, or does not fit the query (model, size, k)."""
+
+
+class NotAnImageError(DataError):
+    """Bytes or a file that no image decoder can read."""
+
+
+class ImageTooLargeError(DataError):
+    """An image whose pixel count is over the limit (for example a decompression bomb)."""

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -14,6 +12,7 @@ from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import DataError
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.train import FitConfig
+from tests.cli import run_cli
 from tests.conftest import shared_path
 
 
@@ -69,11 +68,6 @@ def test_overfitting_verdict():
     assert verdict.gap == pytest.approx(0.75 - 0.6)
     falling = [dict(r, val_loss=1 / (r["epoch"])) for r in rising]
     assert not overfitting_verdict(falling).overfits
-
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "cnnlab", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_cli_end_to_end(tmp_path):

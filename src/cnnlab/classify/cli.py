@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, transfer_phases
+from cnnlab.cliutil import parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import CnnlabError
@@ -22,30 +22,6 @@ DATA = typer.Option("digits", "--data", help="dataset name (digits, mnist, fashi
                     "flowers17) or folder:PATH")
 DATA_DIR = typer.Option(None, "--data-dir", help="folder with the dataset's official files")
 IMAGE_SIZE = typer.Option(None, "--image-size", help="resize images to N x N")
-
-
-def parse_model_args(items: list[str]) -> dict:
-    """['kernel=5', 'filters=32,64'] -> {'kernel': 5, 'filters': [32, 64]}."""
-    args = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CnnlabError(f"--model-arg must be KEY=VALUE, got {item!r}")
-        text = f"[{value}]" if "," in value and not value.startswith("[") else value
-        try:
-            args[key] = json.loads(text)
-        except json.JSONDecodeError:
-            args[key] = value
-    return args
-
-
-def print_table(rows: list[dict], title: str = "") -> None:
-    if not rows:
-        return
-    table = Table(*rows[0].keys(), title=title)
-    for row in rows:
-        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table)
 
 
 @app.command("train")

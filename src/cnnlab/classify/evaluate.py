@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix
 
-from cnnlab.data.folders import IMAGE_SUFFIXES, fit_square, list_images, open_image
+from cnnlab.data.folders import collect_image_paths, image_tensor
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import DataError
@@ -51,28 +51,6 @@ def load_classifier(run_path: str | Path, *, best: bool = True, device: str = "a
     model = model_from_spec(ckpt["spec"])
     model.load_state_dict(ckpt["model"])
     return LoadedClassifier(model.to(resolve_device(device)).eval(), list(ckpt["classes"]), run)
-
-
-def collect_image_paths(inputs: list[str | Path]) -> list[Path]:
-    """Files as given, and image files inside given folders."""
-    paths: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            paths += list_images(item)
-        elif item.is_file():
-            paths.append(item)
-        else:
-            raise DataError(f"{item} does not exist")
-    if not paths:
-        raise DataError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {', '.join(map(str, inputs))}")
-    return paths
-
-
-def image_tensor(path: Path, channels: int, size: int) -> torch.Tensor:
-    """A file as the model wants it: float (C, size, size) in [0, 1]."""
-    img = fit_square(open_image(path, "L" if channels == 1 else "RGB"), size)
-    array = np.asarray(img, dtype=np.float32) / 255
-    return torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1)
 
 
 @torch.no_grad()

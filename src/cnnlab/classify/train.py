@@ -12,7 +12,7 @@ from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.evaluate import evaluate_model
 from cnnlab.classify.report import write_report
 from cnnlab.data.datasets import load_dataset
-from cnnlab.data.images import DataSplits
+from cnnlab.data.images import DataSplits, channel_stats
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import DataError
 from cnnlab.models import count_parameters, create_model, model_entry
@@ -34,12 +34,6 @@ def classification_step(label_smoothing: float = 0.0):
         return StepResult(loss, {"acc": (logits.argmax(1) == y).sum()}, len(y))
 
     return step
-
-
-def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units."""
-    x = images.float().div_(255).transpose(0, 1).flatten(1)  # (C, N*H*W)
-    return x.mean(1).tolist(), x.std(1).clamp_min(1e-3).tolist()
 
 
 def prepare(cfg: ClassifyConfig, data: DataSplits):

@@ -96,3 +96,25 @@ def load_images(
 def split_folders(root: Path) -> dict[str, Path]:
     """The train/val/test subfolders of root, if it is laid out that way."""
     return {name: root / name for name in SPLIT_NAMES if (root / name).is_dir()}
+
+
+def collect_image_paths(inputs: list[str | Path]) -> list[Path]:
+    """Files as given, and image files inside given folders."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += list_images(item)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise DataError(f"{item} does not exist")
+    if not paths:
+        raise DataError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {', '.join(map(str, inputs))}")
+    return paths
+
+
+def image_tensor(path: Path, channels: int, size: int) -> torch.Tensor:
+    """A file as the model wants it: float (C, size, size) in [0, 1]."""
+    img = fit_square(open_image(path, "L" if channels == 1 else "RGB"), size)
+    array = np.asarray(img, dtype=np.float32) / 255
+    return torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1)

@@ -100,3 +100,9 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         return (images.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
     raise ValueError(f"cannot convert {have} channels to {channels}")
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units."""
+    x = images.float().div_(255).transpose(0, 1).flatten(1)  # (C, N*H*W)
+    return x.mean(1).tolist(), x.std(1).clamp_min(1e-3).tolist()

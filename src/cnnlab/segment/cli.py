@@ -70,7 +70,7 @@ def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-p
     import json
     from pathlib import Path
 
-    from cnnlab.classify.cli import print_table
+    from cnnlab.cliutil import print_table
     from cnnlab.segment.compare import compare_segmentation
 
     base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE, epochs=epochs,

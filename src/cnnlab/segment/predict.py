@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnlab.classify.evaluate import collect_image_paths
-from cnnlab.data.folders import open_image
+from cnnlab.data.folders import collect_image_paths, open_image
 from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
 from cnnlab.train import RunDir
 

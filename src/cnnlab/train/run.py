@@ -12,7 +12,7 @@ from rich.console import Console
 from cnnlab.errors import RunFolderError
 from cnnlab.train.checkpoint import load_checkpoint, save_atomic
 
-console = Console(highlight=False)
+console = Console(highlight=False, emoji=False)
 
 
 def write_json_atomic(path: Path, obj: object) -> None:

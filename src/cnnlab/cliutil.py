@@ -1,0 +1,35 @@
+"""Small helpers every task's CLI shares: model keyword parsing and result tables."""
+
+from __future__ import annotations
+
+import json
+
+from rich.markup import escape
+from rich.table import Table
+
+from cnnlab.errors import CnnlabError
+from cnnlab.train.run import console
+
+
+def parse_model_args(items: list[str]) -> dict:
+    """['kernel=5', 'filters=32,64'] -> {'kernel': 5, 'filters': [32, 64]}."""
+    args = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CnnlabError(f"--model-arg must be KEY=VALUE, got {item!r}")
+        text = f"[{value}]" if "," in value and not value.startswith("[") else value
+        try:
+            args[key] = json.loads(text)
+        except json.JSONDecodeError:
+            args[key] = value
+    return args
+
+
+def print_table(rows: list[dict], title: str = "") -> None:
+    if not rows:
+        return
+    table = Table(*rows[0].keys(), title=title)
+    for row in rows:
+        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row.values()))
+    console.print(table)

@@ -1,0 +1,180 @@
+"""`cnnlab similarity ...`: train, pairs-preview, index, query, evaluate, tsne, two-classes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from cnnlab.cliutil import parse_model_args, print_table
+from cnnlab.data.augment import parse_augment
+from cnnlab.data.datasets import DataConfig
+from cnnlab.train import FitConfig
+from cnnlab.train.run import console
+
+app = typer.Typer(no_args_is_help=True)
+
+DATA = typer.Option("fashion-mnist", "--data", help="dataset name (digits, mnist, fashion-mnist, cifar10, "
+                    "cifar100, flowers17) or folder:PATH")
+DATA_DIR = typer.Option(None, "--data-dir", help="folder with the dataset's official files")
+IMAGE_SIZE = typer.Option(None, "--image-size", help="resize images to N x N")
+
+
+@app.command("train")
+def train(
+    data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
+    channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
+    val_fraction: float = typer.Option(0.1), train_per_class: int = typer.Option(None),
+    model: str = typer.Option("densenet-seed", "--model", help="feature extractor: a zoo name or timm:NAME"),
+    model_arg: list[str] = typer.Option([], "--model-arg", help="builder keyword KEY=VALUE, repeatable"),
+    pretrained: bool = typer.Option(False), weights: str = typer.Option(None), input_size: int = typer.Option(None),
+    method: str = typer.Option("siamese", help="siamese (the seed's pair classifier) or metric (an embedding)"),
+    loss: str = typer.Option("multi-similarity", help="metric: contrastive, triplet or multi-similarity"),
+    embedding_dim: int = typer.Option(128, help="metric: embedding size"),
+    pairs: int = typer.Option(None, help="siamese: pairs per epoch, half same-class (default: one per image)"),
+    augment: str = typer.Option("none", help="none, standard, all, or e.g. hflip,rotation=15"),
+    epochs: int = typer.Option(10), batch_size: int = typer.Option(64),
+    optimizer: str = typer.Option("adam"), lr: float = typer.Option(1e-3),
+    weight_decay: float = typer.Option(None), schedule: str = typer.Option("constant"),
+    precision: str = typer.Option("auto"), patience: int = typer.Option(None), seed: int = typer.Option(0),
+    device: str = typer.Option("auto"), max_seconds: float = typer.Option(None),
+    name: str = typer.Option(None, help="run name (default <method>-<model>-<data>)"),
+    runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/similarity/NAME"),
+    resume: bool = typer.Option(False), overwrite: bool = typer.Option(False),
+) -> None:
+    """Train a Siamese network or a metric-learning embedding; writes retrieval metrics and plots."""
+    from cnnlab.similarity.config import SimilarityConfig
+    from cnnlab.similarity.train import train_similarity
+
+    cfg = SimilarityConfig(
+        data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class, seed=seed),
+        model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
+        input_size=input_size, method=method, loss=loss, embedding_dim=embedding_dim, pairs=pairs,
+        augment=parse_augment(augment),
+        fit=FitConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                      schedule=schedule, precision=precision, patience=patience, seed=seed, device=device,
+                      max_seconds=max_seconds),
+        name=name, runs_dir=runs_dir)
+    result = train_similarity(cfg, resume=resume, overwrite=overwrite)
+    if result.state.status == "interrupted":
+        sys.exit(130)
+
+
+@app.command("pairs-preview")
+def pairs_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
+                  n: int = typer.Option(12, "-n", help="number of pairs"), seed: int = typer.Option(0),
+                  out: str = typer.Option("pairs-preview.png")) -> None:
+    """A PNG of generated training pairs with their targets (1 same class, 0 different)."""
+    import torch
+
+    from cnnlab.data.datasets import load_dataset
+    from cnnlab.similarity.pairs import make_pairs
+    from cnnlab.similarity.plots import plot_pairs, to_hwc
+
+    train_set = load_dataset(DataConfig(data, data_dir, image_size)).train
+    a, b, target = make_pairs(train_set.labels, n, torch.Generator().manual_seed(seed))
+    name = train_set.classes
+    names = [(name[train_set.labels[i]], name[train_set.labels[j]]) for i, j in zip(a, b, strict=True)]
+    plot_pairs(to_hwc(train_set.images[a]), to_hwc(train_set.images[b]), target.numpy(), Path(out), names=names)
+    console.print(f"wrote {out}: {int(target.sum())} same-class and {int(n - target.sum())} different-class pairs")
+
+
+@app.command("index")
+def index(
+    model: str = typer.Argument(..., help="a similarity run folder, or 'pixels' for raw pixels"),
+    images: str = typer.Option(..., "--images", help="dataset name, folder:PATH, or a folder of images"),
+    out: str = typer.Option(..., "--out", help="the index folder"),
+    data_dir: str = DATA_DIR, split: str = typer.Option("all", help="all, train, val or test (datasets)"),
+    kind: str = typer.Option("auto", help="flat (exact), hnsw or ivf (approximate), auto: exact below 100,000"),
+    append: bool = typer.Option(False, help="add to the index already in --out"),
+    image_size: int = typer.Option(None, help="read folder images at N x N (pixels: the vector size)"),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Embed a gallery of images and store it, searchable, in an index folder."""
+    from cnnlab.similarity.search import build_index
+    from cnnlab.train.loop import make_progress
+
+    with make_progress() as progress:
+        task = progress.add_task("embedding", total=None, metrics="")
+        report = build_index(model, images, out, data_dir=data_dir, split=split, kind=kind, append=append,
+                             image_size=image_size, device=device,
+                             progress=lambda done, total: progress.update(task, completed=done, total=total))
+    for path, reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {path}: {reason}")
+    idx = report.index
+    console.print(f"{'added' if append else 'indexed'} {report.added} images in {report.seconds:.1f} s; {out} holds "
+                  f"{len(idx)} {idx.dim}-d vectors ({idx.kind}), {len(idx.classes)} classes")
+
+
+@app.command("query")
+def query(
+    index_dir: str = typer.Argument(..., help="an index folder"),
+    images: list[str] = typer.Argument(..., help="image files or folders"),
+    k: int = typer.Option(10, "-k", help="neighbours per query"),
+    out: str = typer.Option("query.png", help="montage PNG (query, then neighbours with scores)"),
+    model: str = typer.Option(None, help="check that this run is the model the index was built with"),
+    as_json: bool = typer.Option(False, "--json", help="print the neighbours as JSON"),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Nearest gallery images of each query image, with cosine scores; writes a montage."""
+    from cnnlab.data.folders import collect_image_paths
+    from cnnlab.similarity.plots import save_montage
+    from cnnlab.similarity.search import Searcher
+
+    searcher = Searcher(index_dir, device=device, model=model)
+    paths = collect_image_paths(images)
+    queries = [searcher.read(p) for p in paths]
+    results = searcher.search(queries, k)
+    if as_json:
+        print(json.dumps([{"query": str(p), "neighbours": [n.to_dict() for n in row]}
+                          for p, row in zip(paths, results, strict=True)], indent=2))
+    else:
+        for path, row in zip(paths, results, strict=True):
+            print_table([{"rank": r + 1, "id": n.id, "score": n.score, "label": n.label or "", "source": n.path or ""}
+                         for r, n in enumerate(row)], f"{path}")
+    thumbs = searcher.index
+    montage = [[(thumbs.thumbnail(n.id), f"{n.label or ''} {n.score:.2f}") for n in row] for row in results]
+    save_montage([q.permute(1, 2, 0).numpy() for q in queries], montage, Path(out), [p.name for p in paths])
+    console.print(f"wrote {out}")
+
+
+@app.command("evaluate")
+def evaluate(
+    runs: list[str] = typer.Argument(..., help="similarity run folders trained on the same data"),
+    out: str = typer.Option("runs/similarity/evaluation", help="folder for the table and the curves"),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Recall@1/5/10 and mAP@R on the test split (searched among the training split) for raw pixels, the
+    untrained network and each run, in one table."""
+    from cnnlab.similarity.evaluate import evaluate_runs
+
+    rows = evaluate_runs(runs, Path(out), device=device)
+    print_table([{k: v for k, v in r.items() if k != "curve"} for r in rows], "retrieval")
+    console.print(f"wrote {Path(out) / 'evaluation.json'} and {Path(out) / 'retrieval.png'}")
+
+
+@app.command("tsne")
+def tsne(index_dir: str = typer.Argument(..., help="an index folder"),
+         points: int = typer.Option(2000, help="at most this many gallery vectors (a seeded sample)"),
+         thumbnails: bool = typer.Option(False, help="draw image thumbnails on the map"),
+         seed: int = typer.Option(0), out: str = typer.Option("tsne.png")) -> None:
+    """A t-SNE map of an index's vectors, coloured by class."""
+    from cnnlab.similarity.evaluate import index_tsne
+
+    seconds, n = index_tsne(index_dir, Path(out), points=points, thumbnails=thumbnails, seed=seed)
+    console.print(f"wrote {out}: t-SNE of {n} vectors in {seconds:.1f} s")
+
+
+@app.command("two-classes")
+def two_classes(run: str = typer.Argument(..., help="a similarity run folder"),
+                class_a: str = typer.Argument(..., help="class name for the x axis"),
+                class_b: str = typer.Argument(..., help="class name for the y axis"),
+                refs: int = typer.Option(10, help="reference images per class"),
+                out: str = typer.Option("two-classes.png"), device: str = typer.Option("auto")) -> None:
+    """The seed's diagram: each test image's predicted similarity to two classes, coloured by its class."""
+    from cnnlab.similarity.evaluate import two_class_diagram
+
+    two_class_diagram(run, class_a, class_b, Path(out), n_refs=refs, device=device)
+    console.print(f"wrote {out}")

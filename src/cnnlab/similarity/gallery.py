@@ -1,0 +1,94 @@
+"""Images to index or to query: a dataset by name, a folder (class subfolders or loose files), uploaded bytes."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from cnnlab.data.datasets import DataConfig, load_dataset
+from cnnlab.data.folders import collect_image_paths, fit_square, load_images
+from cnnlab.data.images import ImageData
+from cnnlab.errors import DataError, ImageTooLargeError, NotAnImageError
+
+SPLITS = ("all", "train", "val", "test")
+MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
+
+
+@dataclass
+class Gallery:
+    """images uint8 (N, C, S, S); a class name (or None) and a source (path or dataset:split:i) per image."""
+
+    images: torch.Tensor
+    labels: list[str | None]
+    sources: list[str]
+    skipped: list[tuple[str, str]]
+    classes: list[str]  # in the dataset's order
+
+
+def from_image_data(data: ImageData, prefix: str) -> tuple[torch.Tensor, list[str | None], list[str]]:
+    names = [data.classes[i] for i in data.labels.tolist()]
+    sources = list(data.paths) if data.paths else [f"{prefix}:{i}" for i in range(len(data))]
+    return data.images, names, sources
+
+
+def load_gallery(source: str, *, data_dir: str | None = None, split: str = "all", image_size: int | None = None,
+                 seed: int = 0) -> Gallery:
+    """A dataset name (or folder:PATH) read through the data layer, taking `split`; or a folder path:
+    class subfolders give labels, loose image files come unlabelled. Folder images are fitted to
+    image_size x image_size."""
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    path = Path(source).expanduser()
+    if path.is_dir() and not source.startswith("folder:"):
+        has_classes = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+        if has_classes:
+            source = f"folder:{path}"
+        else:
+            files = collect_image_paths([path])
+            data, skipped = load_images(files, [0] * len(files), ["unlabelled"], image_size)
+            return Gallery(data.images, [None] * len(data), list(data.paths), skipped, [])
+    splits = load_dataset(DataConfig(source, data_dir, image_size if source.startswith("folder:") else None,
+                                     seed=seed))
+    parts = [("train", splits.train), ("val", splits.val), ("test", splits.test)]
+    chosen = [(name, d) for name, d in parts if split in ("all", name)]
+    images, labels, sources = [], [], []
+    for name, d in chosen:
+        x, lab, src = from_image_data(d, f"{source}:{name}")
+        images.append(x)
+        labels += lab
+        sources += src
+    return Gallery(torch.cat(images), labels, sources, list(splits.skipped), list(splits.classes))
+
+
+def decode_image(data: bytes | Path, size: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """An encoded image (bytes or a file) -> uint8 (C, size, size), grayscale kept as 1 channel.
+
+    NotAnImageError when nothing can decode it; ImageTooLargeError when it holds more than `max_pixels`
+    pixels (checked from the header, before decoding)."""
+    name = str(data) if isinstance(data, Path) else "the upload"
+    try:
+        img = Image.open(data if isinstance(data, Path) else io.BytesIO(data))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise NotAnImageError(f"{name} is not an image that can be read ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name} is too large to decode safely ({exc})") from exc
+    with img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ImageTooLargeError(f"{name} has {width}x{height} = {width * height:,} pixels, over the limit of "
+                                     f"{max_pixels:,} (a decompression bomb?)")
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise NotAnImageError(f"{name} is damaged or not an image ({exc})") from exc
+        mode = "L" if img.mode in ("L", "1", "I", "I;16", "LA") else "RGB"
+        array = np.array(fit_square(img.convert(mode), size))  # a writable copy
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

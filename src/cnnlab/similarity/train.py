@@ -1,0 +1,147 @@
+"""Train a Siamese or metric-learning network into a run folder, then measure retrieval and draw the
+seed's figures (pairs, two-class diagram, t-SNE)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from cnnlab.data.datasets import load_dataset
+from cnnlab.data.images import DataSplits, channel_stats
+from cnnlab.data.loader import BatchLoader
+from cnnlab.errors import DataError
+from cnnlab.models import count_parameters, create_model, model_entry
+from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
+from cnnlab.similarity.config import SimilarityConfig
+from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder
+from cnnlab.similarity.evaluate import untrained_like
+from cnnlab.similarity.model import SimilarityNet
+from cnnlab.similarity.pairs import PairLoader, make_pairs
+from cnnlab.similarity.plots import plot_pairs, plot_retrieval_curves, plot_tsne, plot_two_classes, to_hwc
+from cnnlab.similarity.report import write_report
+from cnnlab.similarity.steps import metric_step, siamese_step
+from cnnlab.train import FitState, RunDir, fit, resolve_device, seed_everything
+
+TSNE_POINTS = 1000  # test images on the run's t-SNE map
+SHOWN_PAIRS = 12
+
+
+@dataclass
+class SimilarityResult:
+    run: RunDir
+    state: FitState
+    summary: dict
+
+
+def build_network(cfg: SimilarityConfig, data: DataSplits, seed: int | None = None) -> SimilarityNet:
+    """The zoo backbone (with the training set's normalisation) wrapped for the configured method."""
+    height, width = data.train.size
+    if height != width:
+        raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
+    if seed is not None:
+        torch.manual_seed(seed)
+    mean, std = channel_stats(data.train.images)
+    backbone = create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
+                            pretrained=cfg.pretrained, weights=cfg.weights, input_size=cfg.input_size,
+                            **cfg.model_args)
+    return SimilarityNet(backbone, cfg.method, cfg.embedding_dim)
+
+
+def loaders(cfg: SimilarityConfig, data: DataSplits, device: torch.device):
+    bs = cfg.fit.batch_size
+    if cfg.method == "siamese":
+        n_train = cfg.pairs or len(data.train)
+        train = PairLoader(data.train, n_train, bs, augment=cfg.augment, seed=cfg.fit.seed, device=device)
+        val = PairLoader(data.val, max(len(data.val), 256), 256, fixed=True, seed=cfg.fit.seed + 1, device=device)
+        return train, val, siamese_step
+    train = BatchLoader(data.train, bs, shuffle=True, augment=cfg.augment, seed=cfg.fit.seed, device=device,
+                        drop_last=True)
+    return train, BatchLoader(data.val, 512, device=device), metric_step(cfg.loss)
+
+
+def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: bool = False,
+                     callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> SimilarityResult:
+    """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
+    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
+    checkpoint = None
+    if resume:
+        cfg = SimilarityConfig.from_dict(run.read_json("config.json"))
+        checkpoint = run.load_checkpoint()
+        run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
+    else:
+        run.write_json("config.json", cfg.to_dict())
+    device = resolve_device(cfg.fit.device)
+    seed_everything(cfg.fit.seed)
+    data = load_dataset(cfg.data)
+    for path, reason in data.skipped:
+        run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
+    net = build_network(cfg, data).to(device)
+    for note in net.backbone.notes:
+        run.log(note, style="cyan")
+    run.log(f"{cfg.method} on {cfg.model} features ({net.feature_dim}), {cfg.data.name}: {len(data.train)} train / "
+            f"{len(data.val)} val / {len(data.test)} test images, {count_parameters(net):,} parameters, "
+            f"device {device}" + (f", loss {cfg.loss}" if cfg.method == "metric" else ""))
+    train_loader, val_loader, step = loaders(cfg, data, device)
+    extra = {"similarity": net.describe(), "classes": data.classes}
+    state = fit(net, step, train_loader, val_loader, cfg.fit, device=device, run=run, checkpoint=checkpoint,
+                extra=extra, callbacks=callbacks,
+                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    summary = {"status": state.status}
+    if state.status in ("finished", "early-stopped", "budget-spent"):
+        summary = finish(run, cfg, net, data, state, device)
+    return SimilarityResult(run, state, summary)
+
+
+def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSplits, state: FitState,
+           device: torch.device) -> dict:
+    """Best checkpoint -> retrieval table (vs raw pixels and the untrained net), figures, summary, report."""
+    net.load_state_dict(run.load_checkpoint(best=True)["model"])
+    net.eval()
+    untrained = untrained_like(net, cfg.fit.seed).to(device)
+    embedders = {"raw pixels": PixelEmbedder(data.train.channels, data.train.size[0]),
+                 f"untrained {cfg.model}": NetworkEmbedder(untrained, device=device),
+                 f"{cfg.method} {cfg.model}": NetworkEmbedder(net, device=device)}
+    rows, curves = compare_embedders(embedders, data.train, data.test)
+    plot_retrieval_curves(curves, run.path / "retrieval.png")
+    draw_figures(run, cfg, net, data, device)
+    history = state.history
+    mine = rows[-1]
+    summary = {
+        "status": state.status, "method": cfg.method, "model": cfg.model, "data": cfg.data.name,
+        "loss": cfg.loss if cfg.method == "metric" else "binary cross-entropy",
+        "params": count_parameters(net), "epochs": len(history),
+        "train_seconds": sum(r["seconds"] for r in history), "best_epoch": state.best_epoch,
+        "final_val_acc": history[-1]["val_acc"], "retrieval": rows,
+        "recall@1": mine["recall@1"], "map@r": mine["map@r"], "notes": net.backbone.notes,
+    }
+    run.write_json("summary.json", summary)
+    write_report(run)
+    run.log(f"Recall@1 {mine['recall@1']:.2%}, mAP@R {mine['map@r']:.3f} on test images searched among "
+            f"{len(data.train)} training images (raw pixels: {rows[0]['recall@1']:.2%}); report: "
+            f"{run.path / 'report.html'}", style="bold green")
+    return summary
+
+
+def draw_figures(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSplits,
+                 device: torch.device) -> None:
+    """pairs.png (test pairs, actual vs predicted), two-classes.png (last vs first class, the seed's Ankle
+    boot vs T-shirt on Fashion-MNIST) and tsne.png (test images' embeddings)."""
+    test = data.test
+    g = torch.Generator().manual_seed(cfg.fit.seed)
+    a, b, target = make_pairs(test.labels, SHOWN_PAIRS, g)
+    predicted = pair_scores(net, test.images[a], test.images[b], device)
+    names = [(test.classes[test.labels[i]], test.classes[test.labels[j]]) for i, j in zip(a, b, strict=True)]
+    plot_pairs(to_hwc(test.images[a]), to_hwc(test.images[b]), target.numpy(), run.path / "pairs.png", predicted, names)
+    first, last = 0, len(data.classes) - 1
+    sa, sb = two_class_scores(net, test, data.train, last, first, device, seed=cfg.fit.seed)
+    plot_two_classes(sa, sb, test.labels.numpy(), data.classes, data.classes[last], data.classes[first],
+                     run.path / "two-classes.png")
+    idx = torch.randperm(len(test), generator=g)[:TSNE_POINTS]
+    shown = test.subset(idx)
+    vectors = NetworkEmbedder(net, device=device).embed_data(shown)
+    points, seconds = tsne_map(vectors, cfg.fit.seed)
+    plot_tsne(points, shown.labels.numpy(), data.classes, run.path / "tsne.png",
+              f"t-SNE of {len(shown)} test embeddings ({seconds:.1f} s)")
+
