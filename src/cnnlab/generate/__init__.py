@@ -1,0 +1,1 @@
+"""Image generation: the seed's DCGAN networks, GAN training, latent inversion and interpolation, GAN health."""
