@@ -18,6 +18,7 @@ from cnnlab.errors import DataError
 from cnnlab.models import count_parameters, create_model, model_entry
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.train import FitState, RunDir, StepResult, fit, resolve_device, seed_everything
+from cnnlab.train.run import start_run
 
 
 @dataclass
@@ -49,14 +50,9 @@ def prepare(cfg: ClassifyConfig, data: DataSplits):
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,
                      callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> TrainResult:
     """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
-    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
-    checkpoint = None
-    if resume:
-        cfg = ClassifyConfig.from_dict(run.read_json("config.json"))
-        checkpoint = run.load_checkpoint()
+    run, cfg, checkpoint = start_run(cfg, ClassifyConfig.from_dict, resume=resume, overwrite=overwrite)
+    if checkpoint is not None:
         run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
-    else:
-        run.write_json("config.json", cfg.to_dict())
     device = resolve_device(cfg.fit.device)
     seed_everything(cfg.fit.seed)
     data = load_dataset(cfg.data)

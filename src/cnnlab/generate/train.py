@@ -23,6 +23,7 @@ from cnnlab.report.plots import save_image_grid
 from cnnlab.train import RunDir, resolve_device, seed_everything
 from cnnlab.train.device import autocast
 from cnnlab.train.loop import make_progress
+from cnnlab.train.run import start_run
 
 FIXED_SAMPLES = (4, 6)  # the fixed noise batch of 24, drawn as 4 rows of 6
 COLLAPSE_WARNING = 0.5  # diversity ratio below this: the report warns of mode collapse
@@ -97,17 +98,14 @@ class GanResult:
 
 
 def open_run(cfg: GanConfig, resume: bool, overwrite: bool) -> tuple[RunDir, GanConfig, dict | None]:
-    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
-    if not resume:
-        run.write_json("config.json", cfg.to_dict())
+    run, stored, ckpt = start_run(cfg, GanConfig.from_dict, resume=resume, overwrite=overwrite)
+    if ckpt is None:
         return run, cfg, None
-    stored = GanConfig.from_dict(run.read_json("config.json"))
     if stored.network() != cfg.network():
         diff = ", ".join(f"{k} {stored.network()[k]} (asked: {cfg.network()[k]})"
                          for k in stored.network() if stored.network()[k] != cfg.network()[k])
         raise RunFolderError(f"cannot resume {run.path}: it was trained with {diff}; resume with the run's own "
                              "settings or start a new run with --name")
-    ckpt = run.load_checkpoint()
     run.log(f"resuming {run.path} after epoch {ckpt['epoch']}")
     return run, stored, ckpt
 

@@ -106,11 +106,16 @@ class ImageClassifier(nn.Module):
 
     def set_trainable(self, part: str) -> None:
         """'all' trains every parameter; 'head' freezes everything but the classifier."""
-        if part not in ("all", "head"):
-            raise ValueError(f"part must be 'all' or 'head', got {part!r}")
-        head = {id(p) for p in self.head_parameters()}
-        for p in self.parameters():
-            p.requires_grad_(part == "all" or id(p) in head)
+        set_trainable(self, self.head_parameters(), part)
+
+
+def set_trainable(module: nn.Module, head: list[nn.Parameter], part: str) -> None:
+    """'all' trains every parameter of `module`; 'head' freezes all but the `head` parameters."""
+    if part not in ("all", "head"):
+        raise ValueError(f"part must be 'all' or 'head', got {part!r}")
+    keep = {id(p) for p in head}
+    for p in module.parameters():
+        p.requires_grad_(part == "all" or id(p) in keep)
 
 
 def flat_size(features: nn.Module, in_channels: int, image_size: int) -> int:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.models import ImageClassifier, model_from_spec
+from cnnlab.models.base import set_trainable
 
 COSINE_LOGIT_SCALE = 10.0  # the metric model's pair score is sigmoid(10 * (cosine - 0.5)); the
 # multi-similarity loss pulls same-class pairs above cosine 0.5 and pushes the others below
@@ -86,11 +87,7 @@ class SimilarityNet(nn.Module):
         return list(self.head.parameters())
 
     def set_trainable(self, part: str) -> None:
-        if part not in ("all", "head"):
-            raise ValueError(f"part must be 'all' or 'head', got {part!r}")
-        head = {id(p) for p in self.head_parameters()}
-        for p in self.parameters():
-            p.requires_grad_(part == "all" or id(p) in head)
+        set_trainable(self, self.head_parameters(), part)
 
     def describe(self) -> dict:
         return {"spec": self.backbone.spec.to_dict(), "method": self.method, "embedding_dim": self.embedding_dim}

@@ -23,6 +23,7 @@ from cnnlab.similarity.plots import plot_pairs, plot_retrieval_curves, plot_tsne
 from cnnlab.similarity.report import write_report
 from cnnlab.similarity.steps import metric_step, siamese_step
 from cnnlab.train import FitState, RunDir, fit, resolve_device, seed_everything
+from cnnlab.train.run import start_run
 
 TSNE_POINTS = 1000  # test images on the run's t-SNE map
 SHOWN_PAIRS = 12
@@ -64,14 +65,9 @@ def loaders(cfg: SimilarityConfig, data: DataSplits, device: torch.device):
 def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: bool = False,
                      callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> SimilarityResult:
     """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
-    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
-    checkpoint = None
-    if resume:
-        cfg = SimilarityConfig.from_dict(run.read_json("config.json"))
-        checkpoint = run.load_checkpoint()
+    run, cfg, checkpoint = start_run(cfg, SimilarityConfig.from_dict, resume=resume, overwrite=overwrite)
+    if checkpoint is not None:
         run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
-    else:
-        run.write_json("config.json", cfg.to_dict())
     device = resolve_device(cfg.fit.device)
     seed_everything(cfg.fit.seed)
     data = load_dataset(cfg.data)

@@ -89,3 +89,15 @@ class RunDir:
         console.print(message, style=style)
         with open(self.path / "log.txt", "a") as f:
             f.write(message + "\n")
+
+
+def start_run(cfg, from_dict, *, resume: bool, overwrite: bool):
+    """The run folder for `cfg` (anything with run_path and to_dict) and the config to train with.
+
+    A new run writes cfg as config.json and returns (run, cfg, None); a resumed run returns the folder's
+    own config (read with `from_dict`) and its last checkpoint."""
+    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
+    if not resume:
+        run.write_json("config.json", cfg.to_dict())
+        return run, cfg, None
+    return run, from_dict(run.read_json("config.json")), run.load_checkpoint()
