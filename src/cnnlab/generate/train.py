@@ -62,8 +62,14 @@ class GanTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
+        # The generator's round has the discriminator judge its fakes in the company they were judged in
+        # during the discriminator's round: beside the real batch. Alone, the fakes would be normalised by
+        # BatchNorm with their own batch statistics, and with running statistics by stale ones (they lag the
+        # weights); either way the generator wins by that alone: measured on CIFAR-10 cats, g_loss near 0
+        # while D(fake) stayed near 0, and the samples collapsed to a grey checkerboard.
         with autocast(self.device, cfg.precision):
-            fooled = self.D(self.G(self.noise(n, g) if z_g is None else z_g)).float()
+            fakes = self.G(self.noise(n, g) if z_g is None else z_g)
+            fooled = self.D(torch.cat([real, fakes])).float()[n:]
         g_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones(n, device=self.device))  # "these are real"
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
