@@ -78,3 +78,37 @@ def test_loader_yields_every_sample_once_per_epoch_with_labels_intact(digits):
     assert len(loader) == 4
     assert len(BatchLoader(data.subset(range(33)), 32, shuffle=True)) == 1  # no training batch of one
     assert len(BatchLoader(data.subset(range(33)), 32)) == 2
+
+
+def test_translate_is_a_whole_pixel_shift_with_mirrored_edges(batch):
+    out = augment_batch(batch, AugmentConfig(translate=2), torch.Generator().manual_seed(1))
+    assert out.shape == batch.shape
+    padded = torch.nn.functional.pad(batch, (2, 2, 2, 2), mode="reflect")
+    for o, p in zip(out, padded, strict=True):  # each output is one 8x8 window of its mirrored image
+        windows = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(o, p[:, dy:dy + 8, dx:dx + 8])]
+        assert windows
+    moved = sum(not torch.equal(o, x) for o, x in zip(out, batch, strict=True))
+    assert moved > 20  # 24 of 25 offsets move the image
+
+
+def test_cutout_greys_one_clipped_square_per_image(batch):
+    out = augment_batch(batch, AugmentConfig(cutout=4), torch.Generator().manual_seed(2))
+    changed = (out != batch).any(1)  # (N, H, W)
+    assert ((out == 0.5) | ~changed[:, None]).all()
+    areas = changed.sum((1, 2))
+    assert areas.max() <= 16 and (areas > 0).float().mean() > 0.8
+
+
+def test_fast_preset_keeps_labels_and_is_deterministic_per_epoch(digits):
+    images, labels = digits
+    data = ImageData(torch.from_numpy(images[:64])[:, None].repeat(1, 3, 1, 1), torch.from_numpy(labels[:64]),
+                     [str(d) for d in range(10)])
+    loader = BatchLoader(data, 16, shuffle=True, augment=parse_augment("fast,cutout=3"), seed=9)
+    first, again = list(loader), list(loader)
+    for (xa, ya), (xb, yb) in zip(first, again, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and xa.shape == (16, 3, 8, 8)
+    x, y = torch.cat([b[0] for b in first]), torch.cat([b[1] for b in first])
+    assert sorted(y.tolist()) == sorted(labels[:64].tolist())
+    plain = BatchLoader(data, 16, shuffle=True, seed=9)
+    x0 = torch.cat([b[0] for b in plain])
+    assert torch.equal(y, torch.cat([b[1] for b in plain])) and not torch.equal(x, x0)

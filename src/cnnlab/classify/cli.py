@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, transfer_phases
+from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_values, transfer_phases
 from cnnlab.cliutil import parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
@@ -30,7 +30,9 @@ def train(
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1, help="share of the training set held out for validation"),
     train_per_class: int = typer.Option(None, help="keep only N training images per class"),
-    model: str = typer.Option("baseline-cnn", "--model", help="a zoo name (cnnlab models list) or timm:NAME"),
+    recipe: str = typer.Option("default", help="default, or fast (the GPU speed recipe: airnet, batch 1024, SGD "
+                               "Nesterov, label smoothing, weight average, flip TTA); options given win"),
+    model: str = typer.Option(None, "--model", help="a zoo name (cnnlab models list) or timm:NAME [baseline-cnn]"),
     model_arg: list[str] = typer.Option([], "--model-arg", help="builder keyword KEY=VALUE, repeatable"),
     pretrained: bool = typer.Option(False, help="start from ImageNet weights (cnnlab models list --pretrained)"),
     weights: str = typer.Option(None, help="a weights file to start from (state dict or checkpoint)"),
@@ -43,13 +45,20 @@ def train(
     backbone_lr_scale: float = typer.Option(1.0, help="phase 2: backbone lr = finetune lr * this"),
     finetune_bn_stats: bool = typer.Option(None, help="phase 2: let BatchNorm update its statistics (default: "
                                            "only when not starting from pretrained weights)"),
-    augment: str = typer.Option("none", "--augment", help="none, standard, all, or e.g. hflip,rotation=15"),
-    epochs: int = typer.Option(10), batch_size: int = typer.Option(64),
-    optimizer: str = typer.Option("adam", help="adam, adamw or sgd"), lr: float = typer.Option(1e-3),
-    momentum: float = typer.Option(0.9), nesterov: bool = typer.Option(False),
+    augment: str = typer.Option(None, "--augment", help="none, standard, all, fast, or e.g. hflip,rotation=15,"
+                                "translate=2,cutout=8 [none]"),
+    epochs: int = typer.Option(None, help="[10]"), batch_size: int = typer.Option(None, help="[64]"),
+    optimizer: str = typer.Option(None, help="adam, adamw or sgd [adam]"),
+    lr: float = typer.Option(None, help="[1e-3]"),
+    momentum: float = typer.Option(None, help="[0.9]"), nesterov: bool = typer.Option(None, help="[no]"),
     weight_decay: float = typer.Option(None, help="default: the model's own (densenet-seed: the seed's L2)"),
-    schedule: str = typer.Option("constant", help="constant, cosine, onecycle or linear"),
-    warmup_epochs: float = typer.Option(0.0), label_smoothing: float = typer.Option(0.0),
+    schedule: str = typer.Option(None, help="constant, cosine, onecycle or linear [constant]"),
+    warmup_epochs: float = typer.Option(None, help="[0]"), label_smoothing: float = typer.Option(None, help="[0]"),
+    ema: float = typer.Option(None, help="validate and keep an exponential moving average of the weights with this "
+                              "decay, e.g. 0.99"),
+    tta: bool = typer.Option(None, help="validate and test on each image and its mirror"),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (one-off cost reported apart)"),
+    channels_last: str = typer.Option("auto", help="auto (on CUDA), on or off"),
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16"),
     patience: int = typer.Option(None, help="early stopping after N epochs without a better validation loss"),
     grad_clip: float = typer.Option(None), seed: int = typer.Option(0), device: str = typer.Option("auto"),
@@ -59,20 +68,29 @@ def train(
     resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
     overwrite: bool = typer.Option(False, help="replace an existing run folder"),
 ) -> None:
-    """Train a classifier into a run folder (config, metrics, checkpoints, plots, report.html)."""
+    """Train a classifier into a run folder (config, metrics, checkpoints, plots, report.html).
+
+    Data-parallel on several GPUs (or CPU processes): torchrun --nproc_per_node=N -m cnnlab classify train ...
+    """
     from cnnlab.classify.train import train_classifier
 
+    r = recipe_values(recipe, dict(model=model, augment=augment, epochs=epochs, batch_size=batch_size,
+                                   optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                                   weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
+                                   label_smoothing=label_smoothing, ema=ema, tta=tta))
     cfg = ClassifyConfig(
         data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
                         seed=seed),
-        model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
-        input_size=input_size, augment=parse_augment(augment),
-        fit=FitConfig(epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, schedule, warmup_epochs,
-                      label_smoothing, precision, patience, grad_clip, seed, device,
+        model=r["model"], model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
+        input_size=input_size, augment=parse_augment(r["augment"]),
+        fit=FitConfig(r["epochs"], r["batch_size"], r["optimizer"], r["lr"], r["momentum"], r["nesterov"],
+                      r["weight_decay"], r["schedule"], r["warmup_epochs"], r["label_smoothing"], precision, patience,
+                      grad_clip, seed, device,
                       transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
-                                      schedule=schedule, backbone_lr_scale=backbone_lr_scale,
+                                      schedule=r["schedule"], backbone_lr_scale=backbone_lr_scale,
                                       finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
-                                      else not (pretrained or weights)), max_seconds),
+                                      else not (pretrained or weights)), max_seconds,
+                      ema=r["ema"], tta=r["tta"], compile=compile, channels_last=channels_last),
         name=name, runs_dir=runs_dir)
     result = train_classifier(cfg, resume=resume, overwrite=overwrite)
     if result.state.status == "interrupted":
@@ -111,7 +129,8 @@ def evaluate(run: str = typer.Argument(..., help="a run folder"),
     loaded = load_classifier(run, device=device)
     cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
     data = getattr(load_dataset(cfg.data), split)
-    result = evaluate_model(loaded.model, data, device=loaded.model.mean.device, precision=cfg.fit.precision)
+    result = evaluate_model(loaded.model, data, device=loaded.model.mean.device, precision=cfg.fit.precision,
+                            tta=cfg.fit.tta)
     matrix = result["confusion"]
     rows = [{"class": c, "images": int(matrix[i].sum()), "accuracy": float(matrix[i, i] / max(matrix[i].sum(), 1))}
             for i, c in enumerate(loaded.classes)]

@@ -21,13 +21,16 @@ from cnnlab.train.device import autocast
 
 @torch.no_grad()
 def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.device, precision: str = "auto",
-                   batch_size: int = 512) -> dict:
-    """Accuracy, mean loss and the confusion matrix (rows true, columns predicted) on `data`."""
+                   batch_size: int = 512, tta: bool = False) -> dict:
+    """Accuracy, mean loss and the confusion matrix (rows true, columns predicted) on `data`; with `tta`,
+    from the mean logits of each image and its mirror."""
     model.eval()
     preds, losses = [], []
     for x, y in BatchLoader(data, batch_size, device=device):
         with autocast(device, precision):
             logits = model(x).float()
+            if tta:
+                logits = (logits + model(x.flip(-1)).float()) / 2
         losses.append(F.cross_entropy(logits, y, reduction="sum"))
         preds.append(logits.argmax(1))
     pred = torch.cat(preds).cpu().numpy()

@@ -17,7 +17,7 @@ from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import DataError
 from cnnlab.models import count_parameters, create_model, model_entry
 from cnnlab.report.overfit import overfitting_verdict
-from cnnlab.train import FitState, RunDir, StepResult, fit, resolve_device, seed_everything
+from cnnlab.train import FitState, RunDir, StepResult, distributed, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
 
@@ -28,9 +28,13 @@ class TrainResult:
     summary: dict
 
 
-def classification_step(label_smoothing: float = 0.0):
+def classification_step(label_smoothing: float = 0.0, tta: bool = False):
+    """Cross-entropy and accuracy; with `tta`, evaluation averages the logits of each image and its mirror."""
+
     def step(model, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         logits = model(x)  # (B, K)
+        if tta and not model.training:
+            logits = (logits + model(x.flip(-1))) / 2
         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         return StepResult(loss, {"acc": (logits.argmax(1) == y).sum()}, len(y))
 
@@ -43,17 +47,31 @@ def prepare(cfg: ClassifyConfig, data: DataSplits):
     if height != width:
         raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
     mean, std = channel_stats(data.train.images)
-    return create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
-                        pretrained=cfg.pretrained, weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
+    model = create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
+                         pretrained=cfg.pretrained, weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
+    fit_to_data(model, data.train.images)
+    return model
+
+
+def fit_to_data(model, images: torch.Tensor, count: int = 5000) -> None:
+    """Layers that set themselves from the training images (the fast recipe's whitening filters) see the
+    first `count` of them, preprocessed as the model preprocesses."""
+    hooks = [m for m in model.modules() if hasattr(m, "fit_to_images")]
+    if hooks:
+        with torch.no_grad():
+            x = model.prepare(images[:count].float() / 255)
+        for module in hooks:
+            module.fit_to_images(x)
 
 
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,
                      callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> TrainResult:
     """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
+    ranks = distributed.setup(cfg.fit.device)
     run, cfg, checkpoint = start_run(cfg, ClassifyConfig.from_dict, resume=resume, overwrite=overwrite)
     if checkpoint is not None:
         run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
-    device = resolve_device(cfg.fit.device)
+    device = distributed.device_for(ranks, resolve_device(cfg.fit.device))
     seed_everything(cfg.fit.seed)
     data = load_dataset(cfg.data)
     for path, reason in data.skipped:
@@ -64,28 +82,34 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
     run.log(f"{cfg.model} on {cfg.data.name}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test "
             f"images of {data.train.channels}x{data.train.size[0]}x{data.train.size[1]}, {len(data.classes)} classes, "
             f"{count_parameters(model):,} parameters, device {device}")
+    if ranks.enabled:
+        run.log(f"data-parallel over {ranks.world} ranks: {len(data.train) // ranks.world} training images and "
+                f"{cfg.fit.batch_size // ranks.world} a step on each (global batch {cfg.fit.batch_size})")
     train_loader = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment,
-                               seed=cfg.fit.seed, device=device)
-    val_loader = BatchLoader(data.val, 512, device=device)
+                               seed=cfg.fit.seed, device=device, rank=ranks.rank, world=ranks.world)
+    val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
     extra = {"spec": model.spec.to_dict(), "classes": data.classes}
-    state = fit(model, classification_step(cfg.fit.label_smoothing), train_loader, val_loader, cfg.fit,
+    state = fit(model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train_loader, val_loader, cfg.fit,
                 device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks,
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     summary = {"status": state.status}
-    if state.status in ("finished", "early-stopped", "budget-spent"):
+    if state.status in ("finished", "early-stopped", "budget-spent") and ranks.main:
         summary = finish(run, cfg, model, data, state, device)
+    distributed.barrier()
+    distributed.teardown()
     return TrainResult(run, state, summary)
 
 
 def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: FitState, device) -> dict:
     """Evaluate the best checkpoint on the test split, then write summary.json, plots and report.html."""
     model.load_state_dict(run.load_checkpoint(best=True)["model"])
-    test = evaluate_model(model, data.test, device=device, precision=cfg.fit.precision)
+    test = evaluate_model(model, data.test, device=device, precision=cfg.fit.precision, tta=cfg.fit.tta)
     history = state.history
     summary = {
         "status": state.status, "model": cfg.model, "data": cfg.data.name,
         "params": count_parameters(model), "trainable_params": count_parameters(model, trainable_only=True),
         "epochs": len(history), "train_seconds": sum(r["seconds"] for r in history),
+        "compile_seconds": state.compile_seconds,
         "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),
         "best_epoch": state.best_epoch, "best_val_acc": max(r["val_acc"] for r in history),
         "final_val_acc": history[-1]["val_acc"], "final_train_acc": history[-1]["train_acc"],

@@ -30,6 +30,8 @@ class AugmentConfig:
     brightness: float = 0.0  # factor drawn from 1 +- brightness
     saturation: float = 0.0  # factor drawn from 1 +- saturation (RGB only)
     grayscale: float = 0.0  # probability of turning an RGB image gray
+    translate: int = 0  # max whole-pixel shift either way, edges mirrored (pad-and-crop, the fast recipes')
+    cutout: int = 0  # side in pixels of a square at a random place set to mid-gray
 
     @property
     def enabled(self) -> bool:
@@ -38,11 +40,13 @@ class AugmentConfig:
 
 # The value a switch takes when named without one: the seed labs' magnitudes.
 DEFAULTS = {"hflip": True, "vflip": True, "rotation": 10.0, "zoom": 0.1, "shift": 0.1, "contrast": 0.2,
-            "brightness": 0.2, "saturation": 0.2, "grayscale": 0.5}
+            "brightness": 0.2, "saturation": 0.2, "grayscale": 0.5, "translate": 2, "cutout": 8}
+INTEGER = ("translate", "cutout")
 PRESETS = {
     "none": AugmentConfig(),
     "standard": AugmentConfig(hflip=True, rotation=10.0, zoom=0.1, shift=0.1, contrast=0.2),
-    "all": AugmentConfig(**DEFAULTS),
+    "all": AugmentConfig(**{k: v for k, v in DEFAULTS.items() if k not in INTEGER}),  # the seed labs' set
+    "fast": AugmentConfig(hflip=True, translate=2),  # the fast CIFAR recipes': flip and 2-pixel translation
 }
 
 
@@ -61,7 +65,8 @@ def parse_augment(spec: str) -> AugmentConfig:
             raise CnnlabError(unknown_name_message("augmentation", name, [*DEFAULTS, *PRESETS]))
         try:
             parsed = DEFAULTS[name] if not value else (value.lower() in ("1", "true", "yes")
-                                                       if isinstance(DEFAULTS[name], bool) else float(value))
+                                                       if isinstance(DEFAULTS[name], bool) else
+                                                       int(value) if name in INTEGER else float(value))
         except ValueError:
             raise CnnlabError(f"augmentation {name!r} needs a number, got {value!r}") from None
         cfg = replace(cfg, **{name: parsed})
@@ -91,6 +96,8 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
         x = torch.where(torch.rand(n, 1, 1, 1, generator=g, device=device) < 0.5, x.flip(-1), x)
     if cfg.vflip:
         x = torch.where(torch.rand(n, 1, 1, 1, generator=g, device=device) < 0.5, x.flip(-2), x)
+    if cfg.translate:
+        x = _translate(x, cfg.translate, g)
     if cfg.rotation or cfg.zoom or cfg.shift:
         x = _affine(x, cfg, g)
     if cfg.brightness:
@@ -104,7 +111,34 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
     if x.shape[1] == 3 and cfg.grayscale:
         pick = torch.rand(n, 1, 1, 1, generator=g, device=device) < cfg.grayscale
         x = torch.where(pick, _gray(x).expand_as(x), x)
+    if cfg.cutout:
+        x = _cutout(x, cfg.cutout, g)
     return x.clamp(0, 1)
+
+
+def _translate(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tensor:
+    """Per-sample whole-pixel shift by -pixels..pixels on each axis: mirror-pad, then crop at a random offset
+    (one gather for the whole batch)."""
+    n, _, h, w = x.shape
+    pixels = min(pixels, h - 1, w - 1)  # reflect padding needs pad < side
+    padded = F.pad(x, (pixels,) * 4, mode="reflect")
+    dy = torch.randint(0, 2 * pixels + 1, (n, 1), generator=g, device=x.device)
+    dx = torch.randint(0, 2 * pixels + 1, (n, 1), generator=g, device=x.device)
+    rows = (torch.arange(h, device=x.device) + dy)[:, None, :, None]  # (N, 1, H, 1)
+    cols = (torch.arange(w, device=x.device) + dx)[:, None, None, :]  # (N, 1, 1, W)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chans, rows, cols]  # (N, C, H, W)
+
+
+def _cutout(x: torch.Tensor, side: int, g: torch.Generator) -> torch.Tensor:
+    """Per-sample square of `side` pixels (centre anywhere in the image, clipped at the edges) set to 0.5."""
+    n, _, h, w = x.shape
+    top = torch.randint(0, h, (n, 1, 1), generator=g, device=x.device) - side // 2
+    left = torch.randint(0, w, (n, 1, 1), generator=g, device=x.device) - side // 2
+    ys, xs = torch.arange(h, device=x.device)[None, :, None], torch.arange(w, device=x.device)[None, None, :]
+    inside = (ys >= top) & (ys < top + side) & (xs >= left) & (xs < left + side)  # (N, H, W)
+    return torch.where(inside[:, None], torch.full_like(x, 0.5), x)
 
 
 def _affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:

@@ -8,6 +8,7 @@ import torch
 
 from cnnlab.data.augment import AugmentConfig, augment_batch
 from cnnlab.data.images import ImageData
+from cnnlab.errors import CnnlabError
 
 
 def batch_count(n: int, batch_size: int, shuffle: bool, drop_last: bool = False) -> int:
@@ -32,13 +33,26 @@ class BatchLoader:
 
     The data are moved to the device once, as uint8. Epoch e's order and augmentation depend only on
     (seed, e), so a resumed run sees exactly the batches an uninterrupted one would.
+
+    With `world` > 1 (data-parallel training), rank `rank` keeps only its shard, samples rank, rank + world,
+    ...; a shuffled (training) loader cuts every shard to the same length and yields batch_size / world
+    samples a step, in the same order on every rank, so that the ranks' batches together make one global
+    batch of batch_size.
     """
 
     def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool = False,
                  augment: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if world > 1:
+            if shuffle and batch_size % world:
+                raise CnnlabError(f"the batch size {batch_size} does not divide among {world} ranks; pick a "
+                                  f"multiple of {world}")
+            end = len(data) // world * world if shuffle else len(data)
+            data = data.subset(torch.arange(rank, end, world))
+            batch_size = batch_size // world if shuffle else batch_size
+        self.rank, self.world = rank, world
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)

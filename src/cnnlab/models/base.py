@@ -110,12 +110,13 @@ class ImageClassifier(nn.Module):
 
 
 def set_trainable(module: nn.Module, head: list[nn.Parameter], part: str) -> None:
-    """'all' trains every parameter of `module`; 'head' freezes all but the `head` parameters."""
+    """'all' trains every parameter of `module`; 'head' freezes all but the `head` parameters. Parameters a
+    network fixed for good (marked `cnnlab_frozen`, e.g. whitening filters) stay frozen either way."""
     if part not in ("all", "head"):
         raise ValueError(f"part must be 'all' or 'head', got {part!r}")
     keep = {id(p) for p in head}
     for p in module.parameters():
-        p.requires_grad_(part == "all" or id(p) in keep)
+        p.requires_grad_((part == "all" or id(p) in keep) and not getattr(p, "cnnlab_frozen", False))
 
 
 def flat_size(features: nn.Module, in_channels: int, image_size: int) -> int:

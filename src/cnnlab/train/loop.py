@@ -15,7 +15,8 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from cnnlab.errors import TrainingDiverged
+from cnnlab.errors import CnnlabError, TrainingDiverged
+from cnnlab.train import distributed
 from cnnlab.train.device import autocast
 from cnnlab.train.optim import build_optimizer, build_scheduler, decay_groups
 from cnnlab.train.run import RunDir, console
@@ -58,6 +59,10 @@ class FitConfig:
     device: str = "auto"
     phases: tuple[PhaseConfig, ...] = ()  # when given, they replace epochs/optimizer/lr/.../schedule above
     max_seconds: float | None = None  # time budget: stop after the epoch that spends it (training time)
+    ema: float | None = None  # decay of an exponential moving average of the weights, used for validation
+    tta: bool = False  # test-time augmentation: validation and test average the logits of image and mirror
+    compile: bool = False  # torch.compile the model; its one-off cost is measured apart from training time
+    channels_last: str = "auto"  # auto (on CUDA), on, off: NHWC memory layout for convolutions
 
     @property
     def total_epochs(self) -> int:
@@ -95,21 +100,30 @@ class FitState:
     best_epoch: int = -1
     bad_epochs: int = 0
     status: str = "running"  # running, finished, early-stopped, budget-spent, interrupted, diverged
+    compile_seconds: float = 0.0  # one-off torch.compile warm-up, not in any epoch's seconds
 
 
 def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, precision: str,
               optimizer: torch.optim.Optimizer | None = None, scheduler=None, grad_clip: float | None = None,
-              progress: Progress | None = None, task=None, freeze_norm_stats: bool = False) -> dict[str, float]:
-    """One pass over `loader`; trains when an optimizer is given. Returns averaged metrics."""
+              progress: Progress | None = None, task=None, freeze_norm_stats: bool = False,
+              ema: WeightAverage | None = None, channels_last: bool = False) -> dict[str, float]:
+    """One pass over `loader`; trains when an optimizer is given. Returns averaged metrics, summed over the
+    ranks of a data-parallel run.
+
+    On CUDA nothing in the loop waits for the device: metrics stay on it until the epoch ends, and the
+    progress bar shows steps only (reading a running loss would stall the queue every refresh)."""
     train = optimizer is not None
     model.train(train)
     if train:
         freeze_frozen_norms(model, everywhere=freeze_norm_stats)
     totals: dict[str, torch.Tensor] = {}
     count = 0
-    every = max(1, len(loader) // 20)  # progress refresh; each refresh syncs with the device
+    every = max(1, len(loader) // 20)
+    live = device.type != "cuda"
     with torch.set_grad_enabled(train):
         for i, (x, y) in enumerate(loader):
+            if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, precision):
                 out = step(model, x, y)
             if train:
@@ -119,13 +133,50 @@ def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, pre
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 scheduler.step()
+                if ema is not None:
+                    ema.update()
             for key, value in {"loss": out.loss.detach().float() * out.count, **out.sums}.items():
                 totals[key] = totals.get(key, 0) + value.detach().float()
             count += out.count
             if progress is not None and (i % every == 0 or i == len(loader) - 1):
-                shown = " ".join(f"{k}={v.item() / count:.4f}" for k, v in totals.items() if v.ndim == 0)
+                shown = " ".join(f"{k}={v.item() / count:.4f}" for k, v in totals.items() if v.ndim == 0 and live)
                 progress.update(task, completed=i + 1, metrics=shown)
+    if distributed.current().enabled:
+        keys = sorted(totals)
+        flat = distributed.all_sum(torch.cat([totals[k].reshape(-1) for k in keys] +
+                                             [torch.tensor([float(count)], device=device)]))
+        count, offset = int(flat[-1].item()), 0
+        for k in keys:
+            size = totals[k].numel()
+            totals[k] = flat[offset:offset + size].view_as(totals[k])
+            offset += size
     return {key: (value / max(count, 1)).tolist() for key, value in totals.items()}  # vectors become lists
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers (torch's AveragedModel), updated
+    after every optimizer step: `module` is the averaged copy that validation and checkpoints use."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        if not 0 < decay < 1:
+            raise CnnlabError(f"--ema is a decay between 0 and 1 (e.g. 0.99), got {decay}")
+        self.model = model
+        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @property
+    def module(self) -> nn.Module:
+        return self.averaged.module
+
+    def update(self) -> None:
+        self.averaged.update_parameters(self.model)
+
+    def state_dict(self) -> dict:
+        return self.averaged.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.averaged.load_state_dict(state)
 
 
 def freeze_frozen_norms(model: nn.Module, everywhere: bool = False) -> None:
@@ -149,9 +200,10 @@ def format_metrics(record: dict) -> str:
 
 
 def make_progress() -> Progress:
+    """A transient progress bar; shown on a terminal, by rank 0 only."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=True, disable=not console.is_terminal)
+                    console=console, transient=True, disable=not console.is_terminal or not distributed.current().main)
 
 
 def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, *, device: torch.device,
@@ -160,19 +212,28 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
         finalize: Callable[[dict], dict] | None = None) -> FitState:
     """Train `model` through cfg's phases, validating each epoch; resumes from `checkpoint` when given.
 
-    Each epoch's checkpoint (model, optimizer, scheduler, phase, FitState, `extra`) is written atomically to
-    the run folder, with the best one by validation loss beside it. A non-finite loss raises TrainingDiverged
-    and keeps the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early
-    stopping ends the current phase (the run, when it is the last). `finalize` turns an epoch's averaged
-    sums into the metrics recorded (e.g. a confusion matrix into IoU).
+    Each epoch's checkpoint (model, optimizer, scheduler, phase, FitState, weight average, `extra`) is written
+    atomically to the run folder, with the best one by validation loss beside it (holding the weights that
+    were validated: the average when cfg.ema is set). A non-finite loss raises TrainingDiverged and keeps the
+    last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early stopping ends the
+    current phase (the run, when it is the last). `finalize` turns an epoch's averaged sums into the metrics
+    recorded (e.g. a confusion matrix into IoU). Under torchrun the ranks train one model data-parallel.
     """
     weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
     state = FitState()
+    if cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda"):
+        model.to(memory_format=torch.channels_last)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         state = FitState(**checkpoint["state"])
         state.status = "running"
+    ema = WeightAverage(model, cfg.ema) if cfg.ema else None
+    if ema is not None and checkpoint is not None and "ema" in checkpoint:
+        ema.load_state_dict(checkpoint["ema"])
+    judged = ema.module if ema is not None else model  # what validation and the best checkpoint use
+    eval_net = torch.compile(judged) if cfg.compile else judged
     say = run.log if run is not None else console.print
+    loop = _Loop(model, step, train_loader, val_loader, cfg, device, ema, judged, eval_net, finalize)
     start = 0
     try:
         with make_progress() as progress:
@@ -182,6 +243,12 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
                 if state.epoch >= end or state.status == "budget-spent":
                     continue
                 optimizer, scheduler = _phase_optimizer(model, phase, cfg, weight_decay, len(train_loader), device)
+                loop.train_net = distributed.wrap(model, device)
+                if cfg.compile:
+                    loop.train_net = torch.compile(loop.train_net)
+                    seconds = loop.warm_up()
+                    state.compile_seconds += seconds
+                    say(f"torch.compile warm-up: {seconds:.1f} s (not counted as training time)")
                 if checkpoint is not None and checkpoint.get("phase", 0) == index and state.epoch > begin:
                     optimizer.load_state_dict(checkpoint["optimizer"])
                     scheduler.load_state_dict(checkpoint["scheduler"])
@@ -191,14 +258,13 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
                         f"training {phase.train} ({sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
                         " parameters)")
                 while state.epoch < end:
-                    record = _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer,
-                                              scheduler, state, progress, phase.freeze_norm_stats, finalize)
+                    record = loop.epoch(optimizer, scheduler, state, progress, phase.freeze_norm_stats)
                     record["phase"] = phase.name
-                    _finish_epoch(model, optimizer, scheduler, state, record, run, {**(extra or {}), "phase": index},
-                                  say)
+                    _finish_epoch(model, judged, ema, optimizer, scheduler, state, record, run,
+                                  {**(extra or {}), "phase": index}, say)
                     for callback in callbacks:
                         callback(state.epoch, record)
-                    spent = sum(r["seconds"] for r in state.history)
+                    spent = distributed.all_max(sum(r["seconds"] for r in state.history), device)
                     if cfg.max_seconds is not None and spent >= cfg.max_seconds:
                         say(f"time budget spent: {spent:.1f} s of training >= {cfg.max_seconds} s")
                         state.status = "budget-spent"
@@ -214,7 +280,79 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
         return state
     if state.status == "running":
         state.status = "finished"
+    if ema is not None:  # the caller goes on with the weights it validated
+        model.load_state_dict(ema.module.state_dict())
     return state
+
+
+@dataclass
+class _Loop:
+    """What one epoch of fit needs: the model as trained (maybe wrapped for DDP and compiled) and as judged."""
+
+    model: nn.Module
+    step: Step
+    train_loader: object
+    val_loader: object
+    cfg: FitConfig
+    device: torch.device
+    ema: WeightAverage | None
+    judged: nn.Module
+    eval_net: nn.Module
+    finalize: Callable[[dict], dict] | None
+    train_net: nn.Module | None = None
+
+    @property
+    def channels_last(self) -> bool:
+        return self.cfg.channels_last == "on" or (self.cfg.channels_last == "auto" and self.device.type == "cuda")
+
+    def warm_up(self) -> float:
+        """One training and one validation step through the compiled nets, so that compilation happens
+        here and is timed apart; weights and buffers are put back exactly as they were."""
+        snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        judged = {k: v.detach().clone() for k, v in self.judged.state_dict().items()}
+        begin = time.perf_counter()
+        for net, loader, train in ((self.train_net, self.train_loader, True), (self.eval_net, self.val_loader, False)):
+            net.train(train)
+            x, y = next(iter(loader))
+            if self.channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.set_grad_enabled(train), autocast(self.device, self.cfg.precision):
+                out = self.step(net, x, y)
+            if train:
+                out.loss.backward()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.model.zero_grad(set_to_none=True)
+        self.model.load_state_dict(snapshot)
+        self.judged.load_state_dict(judged)
+        return time.perf_counter() - begin
+
+    def epoch(self, optimizer, scheduler, state: FitState, progress, freeze_norm_stats: bool) -> dict:
+        cfg, epoch = self.cfg, state.epoch
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc. depend on (seed, epoch) alone
+        self.train_loader.set_epoch(epoch)
+        task = progress.add_task(f"epoch {epoch + 1}/{cfg.total_epochs}", total=len(self.train_loader), metrics="")
+        lr = optimizer.param_groups[0]["lr"]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        train = run_epoch(self.train_net, self.step, self.train_loader, device=self.device, precision=cfg.precision,
+                          optimizer=optimizer, scheduler=scheduler, grad_clip=cfg.grad_clip, progress=progress,
+                          task=task, freeze_norm_stats=freeze_norm_stats, ema=self.ema,
+                          channels_last=self.channels_last)  # ends by reading the metrics: the device is done
+        seconds = time.perf_counter() - start
+        progress.remove_task(task)
+        if not math.isfinite(train["loss"]):
+            state.status = "diverged"
+            raise TrainingDiverged(
+                f"the training loss became {train['loss']} in epoch {epoch + 1}; the last good checkpoint "
+                f"(epoch {epoch}) is kept. Lower the learning rate (now {lr}) or add --grad-clip.")
+        val = run_epoch(self.eval_net, self.step, self.val_loader, device=self.device, precision=cfg.precision,
+                        channels_last=self.channels_last)
+        if self.finalize is not None:
+            train, val = self.finalize(train), self.finalize(val)
+        return {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()},
+                **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "seconds": seconds}
 
 
 def _phase_optimizer(model: nn.Module, phase: PhaseConfig, cfg: FitConfig, weight_decay: float, steps: int,
@@ -238,33 +376,7 @@ def _phase_optimizer(model: nn.Module, phase: PhaseConfig, cfg: FitConfig, weigh
     return optimizer, scheduler
 
 
-def _train_one_epoch(model, step, train_loader, val_loader, cfg, device, optimizer, scheduler, state,
-                     progress, freeze_norm_stats: bool = False, finalize=None) -> dict:
-    epoch = state.epoch
-    torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc. depend on (seed, epoch) alone
-    train_loader.set_epoch(epoch)
-    task = progress.add_task(f"epoch {epoch + 1}/{cfg.total_epochs}", total=len(train_loader), metrics="")
-    start = time.perf_counter()
-    lr = optimizer.param_groups[0]["lr"]
-    train = run_epoch(model, step, train_loader, device=device, precision=cfg.precision, optimizer=optimizer,
-                      scheduler=scheduler, grad_clip=cfg.grad_clip, progress=progress, task=task,
-                      freeze_norm_stats=freeze_norm_stats)
-    seconds = time.perf_counter() - start
-    progress.remove_task(task)
-    if not math.isfinite(train["loss"]):
-        state.status = "diverged"
-        raise TrainingDiverged(
-            f"the training loss became {train['loss']} in epoch {epoch + 1}; the last good checkpoint "
-            f"(epoch {epoch}) is kept. Lower the learning rate (now {lr}) or add --grad-clip.")
-    val = run_epoch(model, step, val_loader, device=device, precision=cfg.precision)
-    if finalize is not None:
-        train, val = finalize(train), finalize(val)
-    record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()},
-              **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "seconds": seconds}
-    return record
-
-
-def _finish_epoch(model, optimizer, scheduler, state: FitState, record: dict, run: RunDir | None,
+def _finish_epoch(model, judged, ema, optimizer, scheduler, state: FitState, record: dict, run: RunDir | None,
                   extra: dict | None, say) -> None:
     state.epoch += 1
     state.history.append(record)
@@ -277,8 +389,8 @@ def _finish_epoch(model, optimizer, scheduler, state: FitState, record: dict, ru
     if run is None:
         return
     ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "state": asdict(state), **(extra or {})}
+            "state": asdict(state), **({"ema": ema.state_dict()} if ema is not None else {}), **(extra or {})}
     if improved:
-        run.save_checkpoint({"model": ckpt["model"], "epoch": state.epoch, **(extra or {})}, best=True)
+        run.save_checkpoint({"model": judged.state_dict(), "epoch": state.epoch, **(extra or {})}, best=True)
     run.save_checkpoint(ckpt)
     run.write_metrics(state.history)

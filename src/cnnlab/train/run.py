@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cnnlab.errors import RunFolderError
+from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_atomic
 
 console = Console(highlight=False, emoji=False)
@@ -22,10 +23,12 @@ def write_json_atomic(path: Path, obj: object) -> None:
 
 
 class RunDir:
-    """Paths and small I/O of one run folder."""
+    """Paths and small I/O of one run folder. A read-only one (the other ranks of a data-parallel run) reads
+    like any other, and its writes and log lines go nowhere: rank 0 writes for all."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, writable: bool = True) -> None:
         self.path = Path(path)
+        self.writable = writable
 
     @classmethod
     def create(cls, path: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
@@ -57,7 +60,8 @@ class RunDir:
     best_checkpoint = property(lambda self: self.path / "checkpoints" / "best.pt")
 
     def write_json(self, name: str, obj: object) -> None:
-        write_json_atomic(self.path / name, obj)
+        if self.writable:
+            write_json_atomic(self.path / name, obj)
 
     def read_json(self, name: str) -> dict:
         path = self.path / name
@@ -70,6 +74,8 @@ class RunDir:
 
     def write_metrics(self, history: list[dict]) -> None:
         """Rewrite metrics.jsonl from the history (one line per epoch)."""
+        if not self.writable:
+            return
         tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
         os.replace(tmp, self.metrics_path)
@@ -80,12 +86,15 @@ class RunDir:
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
     def save_checkpoint(self, state: dict, best: bool = False) -> None:
-        save_atomic(state, self.best_checkpoint if best else self.last_checkpoint)
+        if self.writable:
+            save_atomic(state, self.best_checkpoint if best else self.last_checkpoint)
 
     def load_checkpoint(self, best: bool = False) -> dict:
         return load_checkpoint(self.best_checkpoint if best else self.last_checkpoint)
 
     def log(self, message: str, style: str | None = None) -> None:
+        if not self.writable:
+            return
         console.print(message, style=style)
         with open(self.path / "log.txt", "a") as f:
             f.write(message + "\n")
@@ -95,9 +104,16 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool):
     """The run folder for `cfg` (anything with run_path and to_dict) and the config to train with.
 
     A new run writes cfg as config.json and returns (run, cfg, None); a resumed run returns the folder's
-    own config (read with `from_dict`) and its last checkpoint."""
-    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
+    own config (read with `from_dict`) and its last checkpoint. In a data-parallel run rank 0 makes the
+    folder and the other ranks get a read-only view of it."""
+    ranks = distributed.current()
+    if ranks.main:
+        run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
+        if not resume:
+            run.write_json("config.json", cfg.to_dict())
+    distributed.barrier()
+    if not ranks.main:
+        run = RunDir(cfg.run_path, writable=False)
     if not resume:
-        run.write_json("config.json", cfg.to_dict())
         return run, cfg, None
     return run, from_dict(run.read_json("config.json")), run.load_checkpoint()
