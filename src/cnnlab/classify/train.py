@@ -86,7 +86,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
         run.log(f"data-parallel over {ranks.world} ranks: {len(data.train) // ranks.world} training images and "
                 f"{cfg.fit.batch_size // ranks.world} a step on each (global batch {cfg.fit.batch_size})")
     train_loader = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment,
-                               seed=cfg.fit.seed, device=device, rank=ranks.rank, world=ranks.world)
+                               seed=cfg.fit.seed, device=device, rank=ranks.rank, world=ranks.world,
+                               drop_last=cfg.fit.compile and device.type == "cuda")  # no recompile mid-epoch
     val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
     extra = {"spec": model.spec.to_dict(), "classes": data.classes}
     state = fit(model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train_loader, val_loader, cfg.fit,

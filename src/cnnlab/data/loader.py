@@ -28,11 +28,21 @@ def epoch_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: i
     return g, [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
 
 
+def fits_on(device: torch.device, images: torch.Tensor, share: float = 0.5) -> bool:
+    """Whether `images` take at most `share` of the device's free memory (always, for the CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return images.numel() * images.element_size() <= share * free
+
+
 class BatchLoader:
     """Yields (images float (B, C, H, W) in [0, 1], labels int64 (B,)) on `device`.
 
-    The data are moved to the device once, as uint8. Epoch e's order and augmentation depend only on
-    (seed, e), so a resumed run sees exactly the batches an uninterrupted one would.
+    The data are moved to the device once, as uint8, when they take at most half of the GPU's free memory;
+    a larger set stays in pinned host memory and each batch is copied over without blocking. Epoch e's order
+    and augmentation depend only on (seed, e), so a resumed run sees exactly the batches an uninterrupted one
+    would.
 
     With `world` > 1 (data-parallel training), rank `rank` keeps only its shard, samples rank, rank + world,
     ...; a shuffled (training) loader cuts every shard to the same length and yields batch_size / world
@@ -54,8 +64,11 @@ class BatchLoader:
             batch_size = batch_size // world if shuffle else batch_size
         self.rank, self.world = rank, world
         self.device = torch.device(device)
-        self.images = data.images.to(self.device)
-        self.labels = data.labels.to(self.device)
+        self.store = self.device if fits_on(self.device, data.images) else torch.device("cpu")
+        self.images = data.images.to(self.store)
+        self.labels = data.labels.to(self.store)
+        if self.store != self.device:
+            self.images, self.labels = self.images.pin_memory(), self.labels.pin_memory()
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.augment = augment or AugmentConfig()
         self.seed, self.epoch = seed, 0
@@ -68,9 +81,11 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g, batches = epoch_batches(len(self.labels), self.batch_size, shuffle=self.shuffle, seed=self.seed,
-                                   epoch=self.epoch, device=self.device, drop_last=self.drop_last)
+                                   epoch=self.epoch, device=self.store, drop_last=self.drop_last)
+        if self.store != self.device:  # augmentation draws on the compute device, seeded the same way
+            g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
         for idx in batches:
-            x = self.images[idx].float().div_(255)
+            x = self.images[idx].to(self.device, non_blocking=True).float().div_(255)
             if self.augment.enabled:
                 x = augment_batch(x, self.augment, g)
-            yield x, self.labels[idx]
+            yield x, self.labels[idx].to(self.device, non_blocking=True)
