@@ -22,14 +22,14 @@ from pathlib import Path
 import torch
 
 from bench.classify_cpu import machine
-from cnnlab.classify.config import ClassifyConfig, recipe_values
+from cnnlab.classify.config import ClassifyConfig, recipe_fit, recipe_values
 from cnnlab.classify.train import classification_step, prepare
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.images import DataSplits, ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.models import model_entry
-from cnnlab.train import FitConfig, fit, resolve_device
+from cnnlab.train import fit, resolve_device
 
 OUT = Path(__file__).parent / "out"
 
@@ -81,9 +81,7 @@ def main() -> None:
                       data.classes)  # all of the training split: the test split is what each epoch reports
     data = replace(data, train=whole)
     load_seconds = time.perf_counter() - start
-    fit_cfg = FitConfig(r["epochs"], r["batch_size"], r["optimizer"], r["lr"], r["momentum"], r["nesterov"],
-                        r["weight_decay"], r["schedule"], r["warmup_epochs"], r["label_smoothing"],
-                        device=str(device), ema=r["ema"], tta=r["tta"], compile=args.compile)
+    fit_cfg = recipe_fit(r, device=str(device), compile=args.compile)
     base = ClassifyConfig(data=data_cfg, model=r["model"], augment=parse_augment(r["augment"]), fit=fit_cfg)
     runs = []
     for seed in range(args.runs):

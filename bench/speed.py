@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.classify_cpu import machine
-from cnnlab.classify.config import ClassifyConfig, recipe_values
+from cnnlab.classify.config import ClassifyConfig, recipe_fit, recipe_values
 from cnnlab.classify.train import fit_to_data, train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig, load_dataset
@@ -155,12 +155,10 @@ def run_lightning(model: str, data, epochs: int, device) -> dict:
             "test_acc": test_accuracy(net, test, device)}
 
 
-def run_cnnlab(model: str, data_cfg: DataConfig, epochs: int, device, batch: int) -> dict:
+def run_cnnlab(model: str, data_cfg: DataConfig, train_images: int, epochs: int, device, batch: int) -> dict:
     if model == "fast":
-        r = recipe_values("fast", {})
-        fit = FitConfig(epochs, r["batch_size"], r["optimizer"], r["lr"], r["momentum"], r["nesterov"],
-                        r["weight_decay"], r["schedule"], r["warmup_epochs"], r["label_smoothing"],
-                        device=str(device), ema=r["ema"], tta=r["tta"])
+        r = recipe_values("fast", {"epochs": epochs})
+        fit = recipe_fit(r, device=str(device))
         cfg = ClassifyConfig(data=data_cfg, model="airnet", augment=parse_augment(r["augment"]), fit=fit,
                              runs_dir=str(OUT / "runs"), name="speed-fast")
     else:
@@ -168,7 +166,7 @@ def run_cnnlab(model: str, data_cfg: DataConfig, epochs: int, device, batch: int
                                                                        device=str(device)),
                              runs_dir=str(OUT / "runs"), name=f"speed-{model}")
     s = train_classifier(cfg, overwrite=True).summary
-    seen = s["epochs"] * (len(load_dataset(data_cfg).train) // cfg.fit.batch_size * cfg.fit.batch_size)
+    seen = s["epochs"] * (train_images // cfg.fit.batch_size * cfg.fit.batch_size)
     return {"train_seconds": s["train_seconds"], "images_per_second": seen / s["train_seconds"],
             "test_acc": s["test_acc"], "batch_size": cfg.fit.batch_size, "compile_seconds": s["compile_seconds"]}
 
@@ -197,7 +195,7 @@ def main() -> None:
             elif peer == "lightning":
                 row = run_lightning(model, data, args.epochs, device)
             else:
-                row = run_cnnlab(model, data_cfg, args.epochs, device, batch)
+                row = run_cnnlab(model, data_cfg, len(data.train), args.epochs, device, batch)
             rows.append({"model": model, "peer": peer, "train_images": len(data.train), **row})
             print(json.dumps(rows[-1]), flush=True)
     base = {r["model"]: r["images_per_second"] for r in rows if r["peer"] == "eager" and "images_per_second" in r}

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 
+import typer
 from rich.markup import escape
 from rich.table import Table
 
 from cnnlab.errors import CnnlabError
 from cnnlab.train.run import console
+
+
+def data_options(default: str):
+    """The --data, --data-dir and --image-size options of the commands that read a dataset; `default` is
+    the task's dataset (digits for classify, the seed's fashion-mnist for similarity)."""
+    return (typer.Option(default, "--data", help="dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, "
+                         "flowers17) or folder:PATH"),
+            typer.Option(None, "--data-dir", help="folder with the dataset's official files"),
+            typer.Option(None, "--image-size", help="resize images to N x N"))
 
 
 def parse_model_args(items: list[str]) -> dict:

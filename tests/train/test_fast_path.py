@@ -4,7 +4,7 @@ compile warm-up bookkeeping, frozen whitening filters and the fast recipe's opti
 import pytest
 import torch
 
-from cnnlab.classify.config import RECIPES, ClassifyConfig, recipe_values
+from cnnlab.classify.config import RECIPES, ClassifyConfig, recipe_fit, recipe_values
 from cnnlab.classify.train import classification_step, fit_to_data, train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
@@ -12,7 +12,6 @@ from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
-from cnnlab.train import FitConfig
 from cnnlab.train.checkpoint import load_checkpoint
 from tests.train.test_engine import small_config, stop_after
 
@@ -126,9 +125,7 @@ def test_fast_recipe_trains_airnet_past_chance(tmp_path, digits):
     r = recipe_values("fast", {"epochs": 8, "batch_size": 128, "ema": 0.9})  # 0.98 suits ~500 steps, not 88
     cfg = ClassifyConfig(data=DataConfig("digits", image_size=16), model=r["model"],
                          augment=parse_augment(r["augment"]),
-                         fit=FitConfig(r["epochs"], r["batch_size"], r["optimizer"], r["lr"], r["momentum"],
-                                       r["nesterov"], r["weight_decay"], r["schedule"], r["warmup_epochs"],
-                                       r["label_smoothing"], ema=r["ema"], tta=r["tta"]),
+                         fit=recipe_fit(r),
                          model_args={"widths": (16, 32, 32)}, runs_dir=str(tmp_path), name="fast")
     result = train_classifier(cfg)
     assert result.summary["test_acc"] > 0.7  # chance is 0.1

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_values, transfer_phases
-from cnnlab.cliutil import parse_model_args, print_table
+from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_fit, recipe_values, transfer_phases
+from cnnlab.cliutil import data_options, parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import CnnlabError
@@ -18,10 +18,7 @@ from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True)
 
-DATA = typer.Option("digits", "--data", help="dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, "
-                    "flowers17) or folder:PATH")
-DATA_DIR = typer.Option(None, "--data-dir", help="folder with the dataset's official files")
-IMAGE_SIZE = typer.Option(None, "--image-size", help="resize images to N x N")
+DATA, DATA_DIR, IMAGE_SIZE = data_options("digits")
 
 
 @app.command("train")
@@ -83,14 +80,13 @@ def train(
                         seed=seed),
         model=r["model"], model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
         input_size=input_size, augment=parse_augment(r["augment"]),
-        fit=FitConfig(r["epochs"], r["batch_size"], r["optimizer"], r["lr"], r["momentum"], r["nesterov"],
-                      r["weight_decay"], r["schedule"], r["warmup_epochs"], r["label_smoothing"], precision, patience,
-                      grad_clip, seed, device,
-                      transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
-                                      schedule=r["schedule"], backbone_lr_scale=backbone_lr_scale,
-                                      finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
-                                      else not (pretrained or weights)), max_seconds,
-                      ema=r["ema"], tta=r["tta"], compile=compile, channels_last=channels_last),
+        fit=recipe_fit(r, precision=precision, patience=patience, grad_clip=grad_clip, seed=seed, device=device,
+                       phases=transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr,
+                                              finetune_lr=finetune_lr, schedule=r["schedule"],
+                                              backbone_lr_scale=backbone_lr_scale,
+                                              finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
+                                              else not (pretrained or weights)),
+                       max_seconds=max_seconds, compile=compile, channels_last=channels_last),
         name=name, runs_dir=runs_dir)
     result = train_classifier(cfg, resume=resume, overwrite=overwrite)
     if result.state.status == "interrupted":

@@ -68,10 +68,10 @@ def transfer_phases(freeze_epochs: int, finetune_epochs: int, *, freeze_lr: floa
 # and augmentation on the device (the engine's fast path). The airbench paper trains its net with SGD and
 # Nesterov momentum; here, on CPU-sized trials (digits, 16 px), SGD at any stable rate stayed far behind AdamW
 # for the same steps (docs/benchmarks.md), so AdamW it is until a GPU sweep says otherwise.
+RECIPE_FIT = ("epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule",
+              "warmup_epochs", "label_smoothing", "ema", "tta")  # the FitConfig fields a recipe sets
 RECIPES: dict[str, dict] = {
-    "default": {"model": "baseline-cnn", "augment": "none", "epochs": 10, "batch_size": 64, "optimizer": "adam",
-                "lr": 1e-3, "momentum": 0.9, "nesterov": False, "weight_decay": None, "schedule": "constant",
-                "warmup_epochs": 0.0, "label_smoothing": 0.0, "ema": None, "tta": False},
+    "default": {"model": "baseline-cnn", "augment": "none", **{k: getattr(FitConfig(), k) for k in RECIPE_FIT}},
     "fast": {"model": "airnet", "augment": "fast", "epochs": 10, "batch_size": 1024, "optimizer": "adamw",
              "lr": 4e-3, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-2, "schedule": "onecycle",
              "warmup_epochs": 0.0, "label_smoothing": 0.2, "ema": 0.98, "tta": True},
@@ -86,3 +86,8 @@ def recipe_values(name: str, given: dict) -> dict:
     if name not in RECIPES:
         raise CnnlabError(unknown_name_message("recipe", name, list(RECIPES)))
     return {**RECIPES[name], **{k: v for k, v in given.items() if v is not None and k in RECIPES[name]}}
+
+
+def recipe_fit(values: dict, **fit) -> FitConfig:
+    """The FitConfig of recipe values (from recipe_values), with the other FitConfig fields in `fit`."""
+    return FitConfig(**{k: values[k] for k in RECIPE_FIT}, **fit)

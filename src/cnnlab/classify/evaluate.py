@@ -19,6 +19,12 @@ from cnnlab.train import RunDir, resolve_device
 from cnnlab.train.device import autocast
 
 
+def class_logits(model, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
+    """Float logits (B, K) of images (B, C, H, W); with `tta`, the mean of each image's and its mirror's."""
+    logits = model(x).float()
+    return (logits + model(x.flip(-1)).float()) / 2 if tta else logits
+
+
 @torch.no_grad()
 def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.device, precision: str = "auto",
                    batch_size: int = 512, tta: bool = False) -> dict:
@@ -28,9 +34,7 @@ def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.dev
     preds, losses = [], []
     for x, y in BatchLoader(data, batch_size, device=device):
         with autocast(device, precision):
-            logits = model(x).float()
-            if tta:
-                logits = (logits + model(x.flip(-1)).float()) / 2
+            logits = class_logits(model, x, tta)
         losses.append(F.cross_entropy(logits, y, reduction="sum"))
         preds.append(logits.argmax(1))
     pred = torch.cat(preds).cpu().numpy()

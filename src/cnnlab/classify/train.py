@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.evaluate import evaluate_model
+from cnnlab.classify.evaluate import class_logits, evaluate_model
 from cnnlab.classify.report import write_report
 from cnnlab.data.datasets import load_dataset
 from cnnlab.data.images import DataSplits, channel_stats
@@ -32,10 +32,8 @@ def classification_step(label_smoothing: float = 0.0, tta: bool = False):
     """Cross-entropy and accuracy; with `tta`, evaluation averages the logits of each image and its mirror."""
 
     def step(model, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        logits = model(x)  # (B, K)
-        if tta and not model.training:
-            logits = (logits + model(x.flip(-1))) / 2
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        logits = class_logits(model, x, tta and not model.training)  # (B, K)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         return StepResult(loss, {"acc": (logits.argmax(1) == y).sum()}, len(y))
 
     return step

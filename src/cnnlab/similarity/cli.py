@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cnnlab.cliutil import parse_model_args, print_table
+from cnnlab.cliutil import data_options, parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.train import FitConfig
@@ -16,10 +16,7 @@ from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True)
 
-DATA = typer.Option("fashion-mnist", "--data", help="dataset name (digits, mnist, fashion-mnist, cifar10, "
-                    "cifar100, flowers17) or folder:PATH")
-DATA_DIR = typer.Option(None, "--data-dir", help="folder with the dataset's official files")
-IMAGE_SIZE = typer.Option(None, "--image-size", help="resize images to N x N")
+DATA, DATA_DIR, IMAGE_SIZE = data_options("fashion-mnist")
 
 
 @app.command("train")

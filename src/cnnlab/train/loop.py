@@ -209,6 +209,11 @@ def make_progress() -> Progress:
                     console=console, transient=True, disable=not console.is_terminal or not distributed.current().main)
 
 
+def channels_last(cfg: FitConfig, device: torch.device) -> bool:
+    """Whether convolutions get NHWC tensors: 'on', or 'auto' on CUDA."""
+    return cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
+
+
 def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, *, device: torch.device,
         run: RunDir | None = None, checkpoint: dict | None = None, extra: dict | None = None,
         default_weight_decay: float = 0.0, callbacks: tuple[Callable[[int, dict], None], ...] = (),
@@ -224,7 +229,7 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
     """
     weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
     state = FitState()
-    if cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda"):
+    if channels_last(cfg, device):
         model.to(memory_format=torch.channels_last)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
@@ -306,13 +311,14 @@ class _Loop:
 
     @property
     def channels_last(self) -> bool:
-        return self.cfg.channels_last == "on" or (self.cfg.channels_last == "auto" and self.device.type == "cuda")
+        return channels_last(self.cfg, self.device)
 
     def warm_up(self) -> float:
         """One training and one validation step through the compiled nets, so that compilation happens
         here and is timed apart; weights and buffers are put back exactly as they were."""
         snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        judged = {k: v.detach().clone() for k, v in self.judged.state_dict().items()}
+        judged = None if self.judged is self.model else {k: v.detach().clone()
+                                                          for k, v in self.judged.state_dict().items()}
         begin = time.perf_counter()
         for net, loader, train in ((self.train_net, self.train_loader, True), (self.eval_net, self.val_loader, False)):
             net.train(train)
@@ -327,7 +333,8 @@ class _Loop:
             torch.cuda.synchronize(self.device)
         self.model.zero_grad(set_to_none=True)
         self.model.load_state_dict(snapshot)
-        self.judged.load_state_dict(judged)
+        if judged is not None:
+            self.judged.load_state_dict(judged)
         return time.perf_counter() - begin
 
     def epoch(self, optimizer, scheduler, state: FitState, progress, freeze_norm_stats: bool) -> dict:
