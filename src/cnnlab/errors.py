@@ -16,6 +16,10 @@ class DataError(CnnlabError):
     """Missing, malformed or unusable data."""
 
 
+class ConfigError(CnnlabError):
+    """An option or config value out of its range or choices; raised before any data is read or folder made."""
+
+
 class ModelError(CnnlabError):
     """A model that cannot be built for the requested input."""
 

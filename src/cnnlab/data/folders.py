@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageOps
 
 from cnnlab.data.images import ImageData
+from cnnlab.data.pixels import normalize
 from cnnlab.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -38,15 +39,13 @@ def scan_class_folders(root: Path, classes: list[str] | None = None) -> tuple[li
     return paths, labels, classes
 
 
-def open_image(path: Path, mode: str | None = None) -> Image.Image:
-    """Open and fully decode an image, honouring EXIF orientation; raises DataError if unreadable."""
+def open_image(path: Path, mode: str | None = None, *, side: int | None = None) -> Image.Image:
+    """Open and fully decode an image as a person sees it (EXIF orientation, 16-bit scaled, palette, alpha
+    and CMYK converted) in 'L' or 'RGB' (`mode`, default: L for one-channel files); JPEGs are decoded at
+    reduced size when `side` (the smallest side needed) allows. Raises DataError if unreadable."""
     try:
         with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if mode is not None:
-                img = img.convert(mode)
-            return img
+            return normalize(img, side=side, mode=mode)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise DataError(f"cannot read image {path}: {exc}") from exc
 
