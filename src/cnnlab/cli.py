@@ -15,7 +15,7 @@ from cnnlab.models.cli import app as models_app
 from cnnlab.segment.cli import app as segment_app
 from cnnlab.serve.cli import serve
 from cnnlab.similarity.cli import app as similarity_app
-from cnnlab.train.run import console
+from cnnlab.train.run import console, discard_failed_starts
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="cnnlab: a convolutional-network vision lab.")
@@ -36,7 +36,7 @@ def report(run: str = typer.Argument(..., help="a run folder")) -> None:
     from cnnlab.classify.report import write_report
     from cnnlab.train import RunDir
 
-    folder = RunDir.open(run)
+    folder = RunDir.open(run, task="classify")
     write_report(folder)
     console.print(f"wrote {folder.path / 'report.html'}")
 
@@ -45,8 +45,17 @@ def main() -> None:
     try:
         app()
     except CnnlabError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        discard_failed_starts()
+        console.print("error:", style="bold red", end=" ")
+        console.print(str(exc), soft_wrap=True)
         sys.exit(2)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            discard_failed_starts()
+        raise
+    except BaseException:
+        discard_failed_starts()
+        raise
 
 
 if __name__ == "__main__":

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cnnlab.checks import check_number, config_from_dict
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.data.datasets import DataConfig
+from cnnlab.errors import ConfigError
+from cnnlab.models.registry import model_entry
 from cnnlab.train.loop import FitConfig, PhaseConfig
+from cnnlab.train.run import check_run_name, default_run_name
 
 
 @dataclass(frozen=True)
@@ -23,16 +27,31 @@ class ClassifyConfig:
     name: str | None = None  # run folder name; default "<model>-<data>"
     runs_dir: str = "runs"
 
+    def __post_init__(self) -> None:
+        check_run_name(self.name)
+        if not isinstance(self.model, str):
+            raise ConfigError(f"--model must be a model name, got {self.model!r}")
+        model_entry(self.model)  # an unknown name is refused here, listing the valid ones
+        if not isinstance(self.model_args, dict) or not all(isinstance(k, str) for k in self.model_args):
+            raise ConfigError(f"--model-arg values must be KEY=VALUE pairs, got {self.model_args!r}")
+        check_number("input_size", self.input_size, low=8, high=1024, integer=True, optional=True)
+        if not isinstance(self.runs_dir, str) or not self.runs_dir:
+            raise ConfigError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")
+
     @property
     def run_path(self) -> Path:
         dataset = self.data.name.replace("folder:", "").rstrip("/").split("/")[-1] or "folder"
-        return Path(self.runs_dir) / "classify" / (self.name or f"{self.model.replace(':', '-')}-{dataset}")
+        return Path(self.runs_dir) / "classify" / (self.name or default_run_name(self.model, dataset))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassifyConfig:
+        return config_from_dict(cls._from_dict, d, "classify")
+
+    @classmethod
+    def _from_dict(cls, d: dict) -> ClassifyConfig:
         return cls(data=DataConfig(**d["data"]), model=d["model"], model_args=d.get("model_args", {}),
                    pretrained=d.get("pretrained", False), weights=d.get("weights"), input_size=d.get("input_size"),
                    augment=AugmentConfig(**d["augment"]), fit=FitConfig.from_dict(d["fit"]), name=d.get("name"),
@@ -56,10 +75,15 @@ def transfer_phases(freeze_epochs: int, finetune_epochs: int, *, freeze_lr: floa
     While fine-tuning, BatchNorm keeps its pretrained statistics unless `finetune_bn_stats`: batch statistics
     of a new domain shift every feature at once and undo what the head learnt (Keras advises the same).
     """
-    phases = (PhaseConfig("frozen", freeze_epochs, optimizer, freeze_lr, 0.9, False, schedule, "head"),
-              PhaseConfig("finetune", finetune_epochs, optimizer, finetune_lr, 0.9, True, schedule, "all",
-                          backbone_lr_scale, freeze_norm_stats=not finetune_bn_stats))
-    return tuple(p for p in phases if p.epochs > 0)
+    check_number("freeze_epochs", freeze_epochs, low=0, integer=True)
+    check_number("finetune_epochs", finetune_epochs, low=0, integer=True)
+    phases = []
+    if freeze_epochs > 0:
+        phases.append(PhaseConfig("frozen", freeze_epochs, optimizer, freeze_lr, 0.9, False, schedule, "head"))
+    if finetune_epochs > 0:
+        phases.append(PhaseConfig("finetune", finetune_epochs, optimizer, finetune_lr, 0.9, True, schedule, "all",
+                                  backbone_lr_scale, freeze_norm_stats=not finetune_bn_stats))
+    return tuple(phases)
 
 
 # Named training recipes: the values of the training options a recipe sets. Options given on the command line

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 import torch.nn.functional as F
 
+from cnnlab.checks import check_number
 from cnnlab.errors import CnnlabError
 from cnnlab.registry import unknown_name_message
 
@@ -32,6 +33,13 @@ class AugmentConfig:
     grayscale: float = 0.0  # probability of turning an RGB image gray
     translate: int = 0  # max whole-pixel shift either way, edges mirrored (pad-and-crop, the fast recipes')
     cutout: int = 0  # side in pixels of a square at a random place set to mid-gray
+
+    def __post_init__(self) -> None:
+        for name, high in (("rotation", 180), ("zoom", 0.9), ("shift", 0.5), ("contrast", 1), ("brightness", 1),
+                           ("saturation", 1), ("grayscale", 1)):
+            check_number(name, getattr(self, name), low=0, high=high)
+        for name in INTEGER:
+            check_number(name, getattr(self, name), low=0, high=1024, integer=True)
 
     @property
     def enabled(self) -> bool:

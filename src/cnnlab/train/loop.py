@@ -16,10 +16,11 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
+from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.errors import CnnlabError, TrainingDiverged
 from cnnlab.train import distributed
-from cnnlab.train.device import autocast
-from cnnlab.train.optim import build_optimizer, build_scheduler, decay_groups
+from cnnlab.train.device import PRECISIONS, autocast
+from cnnlab.train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, decay_groups
 from cnnlab.train.run import RunDir, console
 
 
@@ -37,6 +38,12 @@ class PhaseConfig:
     train: str = "all"  # all, or head: only the classifier learns and BatchNorm statistics stay frozen
     backbone_lr_scale: float = 1.0  # discriminative learning rates: everything but the head gets lr * this
     freeze_norm_stats: bool = False  # keep every BatchNorm in inference mode (fine-tuning pretrained nets)
+
+    def __post_init__(self) -> None:
+        check_number("epochs", self.epochs, low=1, integer=True)
+        _check_optimizer(self)
+        check_choice("train", self.train, ("all", "head"))
+        check_number("backbone_lr_scale", self.backbone_lr_scale, low=0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,23 @@ class FitConfig:
     compile: bool = False  # torch.compile the model; its one-off cost is measured apart from training time
     channels_last: str = "auto"  # auto (on CUDA), on, off: NHWC memory layout for convolutions
 
+    def __post_init__(self) -> None:
+        if not self.phases:
+            check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("batch_size", self.batch_size, low=1, high=1 << 20, integer=True)
+        _check_optimizer(self)
+        check_number("weight_decay", self.weight_decay, low=0, optional=True)
+        check_number("warmup_epochs", self.warmup_epochs, low=0)
+        check_number("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_number("patience", self.patience, low=1, integer=True, optional=True)
+        check_number("grad_clip", self.grad_clip, low=0, low_open=True, optional=True)
+        check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
+        check_device(self.device)
+        check_number("max_seconds", self.max_seconds, low=0, optional=True)
+        check_number("ema", self.ema, low=0, high=1, low_open=True, high_open=True, optional=True)
+        check_choice("channels_last", self.channels_last, ("auto", "on", "off"))
+
     @property
     def total_epochs(self) -> int:
         return sum(p.epochs for p in self.plan())
@@ -77,6 +101,14 @@ class FitConfig:
     @classmethod
     def from_dict(cls, d: dict) -> FitConfig:
         return cls(**{**d, "phases": tuple(PhaseConfig(**p) for p in d.get("phases", ()))})
+
+
+def _check_optimizer(cfg) -> None:
+    """The optimizer fields FitConfig and PhaseConfig share."""
+    check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    check_number("lr", cfg.lr, low=0, low_open=True, high=10)
+    check_number("momentum", cfg.momentum, low=0, high=1, high_open=True)
+    check_choice("schedule", cfg.schedule, SCHEDULES)
 
 
 @dataclass

@@ -4,22 +4,65 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are still refused when their folder exists
+    fcntl = None
 
 from rich.console import Console
 
-from cnnlab.errors import RunFolderError
+from cnnlab.errors import ConfigError, RunFolderError
 from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_atomic
 
-console = Console(highlight=False, emoji=False)
+console = Console(highlight=False, emoji=False, markup=False)  # paths with [ ] are text, not markup
 
 
 def write_json_atomic(path: Path, obj: object) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     os.replace(tmp, path)
+
+
+MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes only folders that hold it
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,127}")
+_FRESH: list[RunDir] = []  # run folders this process made that may still be empty, removed if the start fails
+_LOCKS: dict[str, int] = {}  # lock files this process holds (re-entrant within one process)
+
+
+def check_run_name(name: str | None) -> None:
+    """A run name is one plain folder name inside --runs-dir: letters, digits, . _ - + =, no separators."""
+    if name is not None and (not _NAME.fullmatch(name) or name in (".", "..")):
+        raise ConfigError(f"--name must be a plain folder name (letters, digits, '.', '_', '-', at most 128 "
+                          f"characters, starting with a letter or digit), got {name!r}; runs always go inside "
+                          "--runs-dir/<task>/")
+
+
+def default_run_name(*parts: str) -> str:
+    """A run name made from the model and data names, with anything not allowed in a name turned into '-'."""
+    text = "-".join(p for p in parts if p)
+    text = re.sub(r"[^A-Za-z0-9._+=-]+", "-", text).strip("-._") or "run"
+    return text[:128]
+
+
+def _lock(lock_path: Path) -> None:
+    """Hold an exclusive lock on `lock_path` for the life of this process; RunFolderError if another holds it."""
+    key = str(lock_path.resolve())
+    if key in _LOCKS or fcntl is None:
+        return
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RunFolderError(f"{lock_path.parent / lock_path.name[1:-5]} is in use by another cnnlab process; "
+                             "wait for it to end or choose another --name") from None
+    _LOCKS[key] = fd
 
 
 class RunDir:
@@ -31,28 +74,66 @@ class RunDir:
         self.writable = writable
 
     @classmethod
-    def create(cls, path: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
-        """Make the folder; an existing one is refused unless resuming or overwriting."""
+    def create(cls, path: str | Path, *, resume: bool = False, overwrite: bool = False,
+               task: str | None = None) -> RunDir:
+        """Make the folder; an existing one is refused unless resuming or overwriting.
+
+        The folder is locked for the life of this process, so two runs on one name never share or delete each
+        other's files. --overwrite removes only a folder cnnlab made (one holding the marker file); a folder
+        that cnnlab made but that never finished an epoch (a failed start) is replaced without asking."""
         run = cls(path)
-        exists = run.path.exists() and any(run.path.iterdir())
+        if ".." in run.path.parts:
+            raise ConfigError(f"run folder {run.path} contains '..'; pass a plain --name")
+        task = task or run.path.parent.name
+        run.path.parent.mkdir(parents=True, exist_ok=True)
+        _lock(run.path.parent / f".{run.path.name}.lock")
+        exists = run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir()))
+        ours = (run.path / MARKER).is_file()
         if resume:
             if not run.last_checkpoint.is_file():
                 raise RunFolderError(f"cannot resume: {run.last_checkpoint} does not exist")
-        elif exists and overwrite:
-            shutil.rmtree(run.path)
-        elif exists:
+            run.check_task(task)
+            return run
+        if exists and not ours:
+            raise RunFolderError(f"{run.path} exists and was not made by cnnlab (no {MARKER} file), so it is left "
+                                 "alone; choose another --name or --runs-dir")
+        if exists and not overwrite and run.last_checkpoint.is_file():
             raise RunFolderError(f"run folder {run.path} already exists; pass --resume to continue it, "
                                  "--overwrite to replace it, or choose another --name")
+        if exists:
+            run.check_task(task)
+            trash = run.path.with_name(f".{run.path.name}.removing-{os.getpid()}")
+            os.replace(run.path, trash)  # one atomic step: the name is never half deleted
+            shutil.rmtree(trash)
         (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run.path / MARKER, {"task": task, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        _FRESH.append(run)
         return run
 
     @classmethod
-    def open(cls, path: str | Path) -> RunDir:
-        """An existing, finished-or-not run folder."""
+    def open(cls, path: str | Path, task: str | None = None) -> RunDir:
+        """An existing, finished-or-not run folder; with `task`, one of that task."""
         run = cls(path)
+        if not run.path.is_dir():
+            raise RunFolderError(f"{run.path} is not a folder; pass a run folder such as runs/classify/NAME")
         if not run.config_path.is_file():
             raise RunFolderError(f"{run.path} is not a cnnlab run folder (no config.json)")
+        if task is not None:
+            run.check_task(task)
         return run
+
+    def check_task(self, task: str) -> None:
+        """RunFolderError when the folder's marker says it is a run of another task."""
+        marker = self.path / MARKER
+        if not marker.is_file():
+            return  # a run from before the marker existed: the config's own checks decide
+        try:
+            made_by = json.loads(marker.read_text()).get("task")
+        except (OSError, ValueError, AttributeError):
+            raise RunFolderError(f"{marker} is damaged; this folder cannot be used as a run") from None
+        if made_by != task:
+            raise RunFolderError(f"{self.path} is a {made_by} run, not a {task} run; pass a run folder of "
+                                 f"runs/{task}/")
 
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
@@ -107,6 +188,7 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool):
     own config (read with `from_dict`) and its last checkpoint. In a data-parallel run rank 0 makes the
     folder and the other ranks get a read-only view of it."""
     ranks = distributed.current()
+    check_run_name(getattr(cfg, "name", None))
     if ranks.main:
         run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
         if not resume:
@@ -117,3 +199,12 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool):
     if not resume:
         return run, cfg, None
     return run, from_dict(run.read_json("config.json")), run.load_checkpoint()
+
+
+def discard_failed_starts() -> None:
+    """Remove the run folders this process made that never finished an epoch (a start that failed on bad data
+    or an option), so that they do not block the next try."""
+    while _FRESH:
+        run = _FRESH.pop()
+        if run.path.is_dir() and (run.path / MARKER).is_file() and not run.last_checkpoint.is_file():
+            shutil.rmtree(run.path, ignore_errors=True)

@@ -1,0 +1,66 @@
+"""Range and choice checks for config values: each failure is a ConfigError naming the option and what it takes.
+
+Configs call these in __post_init__, so a bad value is refused when the config is built: before any data is
+read or any folder is made.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from cnnlab.errors import ConfigError, RunFolderError
+from cnnlab.registry import unknown_name_message
+
+
+def option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def check_number(field: str, value, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, integer: bool = False, optional: bool = False) -> None:
+    """`value` is a finite number in the range (None too when optional); ints only when `integer`."""
+    if value is None and optional:
+        return
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise ConfigError(f"{option(field)} must be {kind}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{option(field)} must be finite, got {value!r}")
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        left = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+        right = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+        raise ConfigError(f"{option(field)} must be {' and '.join(p for p in (left, right) if p)}, got {value!r}")
+
+
+def check_choice(field: str, value, choices: Iterable) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(unknown_name_message(f"{option(field)} value", str(value), [str(c) for c in choices]))
+
+
+T = TypeVar("T")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
+
+
+def check_device(value: str) -> None:
+    if not isinstance(value, str) or not DEVICE.fullmatch(value):
+        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+
+
+def config_from_dict(build: Callable[[dict], T], d: object, task: str) -> T:
+    """build(d) for a config.json's contents; a file of the wrong shape (another task's, or edited by hand)
+    is a RunFolderError that says so, not a TypeError."""
+    if not isinstance(d, dict):
+        raise RunFolderError(f"config.json is not a {task} run's config (it holds {type(d).__name__}, not an object)")
+    try:
+        return build(d)
+    except ConfigError as exc:
+        raise RunFolderError(f"config.json holds a value a {task} run does not take: {exc}") from exc
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise RunFolderError(f"config.json is not a {task} run's config ({type(exc).__name__}: {exc}); pass a run "
+                             f"folder of runs/{task}/") from exc
