@@ -21,6 +21,12 @@ def data_options(default: str):
             typer.Option(None, "--image-size", help="resize images to N x N"))
 
 
+def given_options(ctx: typer.Context) -> set[str]:
+    """The names of the options the user typed on the command line (not left at their defaults)."""
+    typed = ("COMMANDLINE", "ENVIRONMENT")
+    return {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", None) in typed}
+
+
 def parse_model_args(items: list[str]) -> dict:
     """['kernel=5', 'filters=32,64'] -> {'kernel': 5, 'filters': [32, 64]}."""
     args = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_fit, recipe_values, transfer_phases
-from cnnlab.cliutil import data_options, parse_model_args, print_table
+from cnnlab.cliutil import data_options, given_options, parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import CnnlabError
@@ -23,7 +23,7 @@ DATA, DATA_DIR, IMAGE_SIZE = data_options("digits")
 
 @app.command("train")
 def train(
-    data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
+    ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1, help="share of the training set held out for validation"),
     train_per_class: int = typer.Option(None, help="keep only N training images per class"),
@@ -75,6 +75,8 @@ def train(
                                    optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                                    weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
                                    label_smoothing=label_smoothing, ema=ema, tta=tta))
+    if image_size is None and data == "digits":
+        image_size = 32  # the 8x8 digits are too small for most of the zoo; the quickstart's size
     cfg = ClassifyConfig(
         data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
                         seed=seed),
@@ -88,7 +90,7 @@ def train(
                                               else not (pretrained or weights)),
                        max_seconds=max_seconds, compile=compile, channels_last=channels_last),
         name=name, runs_dir=runs_dir)
-    result = train_classifier(cfg, resume=resume, overwrite=overwrite)
+    result = train_classifier(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":
         sys.exit(130)
 

@@ -20,6 +20,13 @@ from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.train import FitState, RunDir, StepResult, distributed, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
+# Options whose config keys are not named like them (the rest match by name).
+RESUME_ALIASES = {"model_arg": ("model_args",), "data": ("data.name",), "data_dir": ("data.root",),
+                  "freeze_epochs": ("fit.phases",), "finetune_epochs": ("fit.phases",), "freeze_lr": ("fit.phases",),
+                  "finetune_lr": ("fit.phases",), "backbone_lr_scale": ("fit.phases",),
+                  "finetune_bn_stats": ("fit.phases",),
+                  "recipe": ("model", "fit.batch_size", "fit.optimizer", "fit.lr", "fit.schedule", "fit.ema")}
+
 
 @dataclass
 class TrainResult:
@@ -63,10 +70,13 @@ def fit_to_data(model, images: torch.Tensor, count: int = 5000) -> None:
 
 
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,
-                     callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> TrainResult:
-    """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
+                     callbacks: tuple[Callable[[int, dict], None], ...] = (),
+                     given: set[str] | None = None) -> TrainResult:
+    """Train `cfg` into its run folder. With resume, the folder's own config.json is used; the options named
+    in `given` must agree with it (--epochs may grow, see cnnlab.train.resume)."""
     ranks = distributed.setup(cfg.fit.device)
-    run, cfg, checkpoint = start_run(cfg, ClassifyConfig.from_dict, resume=resume, overwrite=overwrite)
+    run, cfg, checkpoint = start_run(cfg, ClassifyConfig.from_dict, resume=resume, overwrite=overwrite,
+                                     given=given, aliases=RESUME_ALIASES)
     if checkpoint is not None:
         run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
     device = distributed.device_for(ranks, resolve_device(cfg.fit.device))

@@ -181,12 +181,17 @@ class RunDir:
             f.write(message + "\n")
 
 
-def start_run(cfg, from_dict, *, resume: bool, overwrite: bool):
+def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] | None = None,
+              aliases: dict[str, tuple[str, ...]] | None = None):
     """The run folder for `cfg` (anything with run_path and to_dict) and the config to train with.
 
     A new run writes cfg as config.json and returns (run, cfg, None); a resumed run returns the folder's
-    own config (read with `from_dict`) and its last checkpoint. In a data-parallel run rank 0 makes the
+    own config (read with `from_dict`) and its last checkpoint. `given` names the options the user typed
+    beside --resume: they must agree with the run's config, except --epochs (a larger number extends the
+    run), --max-seconds and --device (see cnnlab.train.resume). In a data-parallel run rank 0 makes the
     folder and the other ranks get a read-only view of it."""
+    from cnnlab.train.resume import resumed_config
+
     ranks = distributed.current()
     check_run_name(getattr(cfg, "name", None))
     if ranks.main:
@@ -198,7 +203,11 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool):
         run = RunDir(cfg.run_path, writable=False)
     if not resume:
         return run, cfg, None
-    return run, from_dict(run.read_json("config.json")), run.load_checkpoint()
+    stored = from_dict(run.read_json("config.json"))
+    resumed = resumed_config(stored, cfg, given or set(), from_dict, aliases)
+    if resumed is not stored:
+        run.write_json("config.json", resumed.to_dict())
+    return run, resumed, run.load_checkpoint()
 
 
 def discard_failed_starts() -> None:
