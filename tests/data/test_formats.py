@@ -96,3 +96,38 @@ def test_shared_datasets_read():
     flowers = load_dataset(DataConfig("flowers17", root=str(shared_path("flowers17"))))
     assert len(flowers.classes) == 17 and flowers.classes[0] == "daffodil" and flowers.train.size == (64, 64)
     assert len(flowers.train) + len(flowers.val) + len(flowers.test) == 1360
+
+
+def test_cifar_pickles_cannot_run_code(tmp_path):
+    import os
+    import pickle
+
+    from cnnlab.data.formats import read_cifar_pickles
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil(), b"labels": [0]}, protocol=2))
+    with pytest.raises(DataError, match="refusing to load it"):
+        read_cifar_pickles(tmp_path, ["data_batch_1"])
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar_pickles_in_the_official_layout_still_read(tmp_path):
+    import pickle
+
+    from cnnlab.data.formats import read_cifar_meta, read_cifar_pickles
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (5, 3072), dtype=np.uint8)
+    (tmp_path / "b").write_bytes(pickle.dumps({b"data": data, b"labels": [1, 2, 3, 4, 5],
+                                               b"filenames": [b"a.png"] * 5}, protocol=2))
+    (tmp_path / "m").write_bytes(pickle.dumps({b"label_names": [b"cat", b"dog"]}, protocol=2))
+    images, labels = read_cifar_pickles(tmp_path, ["b"])
+    assert images.shape == (5, 32, 32, 3) and labels.tolist() == [1, 2, 3, 4, 5]
+    assert np.array_equal(images[0].transpose(2, 0, 1).reshape(-1), data[0])
+    assert read_cifar_meta(tmp_path / "m", b"label_names") == ["cat", "dog"]
+    (tmp_path / "list").write_bytes(pickle.dumps([1, 2], protocol=2))
+    with pytest.raises(DataError, match="not a CIFAR file"):
+        read_cifar_pickles(tmp_path, ["list"])

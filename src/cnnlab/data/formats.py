@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import pickle
@@ -48,26 +49,67 @@ def find_file(root: Path, names: list[str]) -> Path | None:
     return None
 
 
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits only what the official CIFAR pickles hold (dicts, lists, bytes, numbers and numpy arrays); any
+    other class or function named in the file (os.system, ...) is refused, so reading data never runs code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # encode: bytes in protocol 2
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR file never holds; refusing to "
+                                         "load it (a pickle can run code)")
+        return {"_reconstruct": _numpy_reconstruct(), "ndarray": np.ndarray, "dtype": np.dtype,
+                "encode": codecs.encode}[name]
+
+
+def load_cifar_pickle(path: Path) -> dict:
+    """One official CIFAR python pickle, read without running anything it names."""
+    try:
+        with open(path, "rb") as f:
+            obj = _CifarUnpickler(f, encoding="bytes").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError) as exc:
+        raise DataError(f"cannot read CIFAR file {path}: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise DataError(f"{path} is not a CIFAR file (it holds {type(obj).__name__}, not a dict)")
+    return obj
+
+
 def read_cifar_pickles(root: Path, batches: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read CIFAR-10/100 python batches; returns uint8 (N, 32, 32, 3) images and labels."""
     images, labels = [], []
     for name in batches:
         path = root / name
-        try:
-            with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
-            raise DataError(f"cannot read CIFAR batch {path}: {exc}") from exc
+        batch = load_cifar_pickle(path)
         key = b"labels" if b"labels" in batch else b"fine_labels"
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        labels.append(np.asarray(batch[key], dtype=np.int64))
+        try:
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            label = np.asarray(batch[key], dtype=np.int64).reshape(-1)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"{path} does not hold CIFAR data and labels ({type(exc).__name__}: {exc})") from exc
+        if len(data) != len(label):
+            raise DataError(f"{path} holds {len(data)} images but {len(label)} labels")
+        images.append(data)
+        labels.append(label)
     return np.concatenate(images), np.concatenate(labels)
 
 
 def read_cifar_meta(path: Path, key: bytes) -> list[str]:
-    with open(path, "rb") as f:
-        meta = pickle.load(f, encoding="bytes")
-    return [name.decode() for name in meta[key]]
+    meta = load_cifar_pickle(path)
+    try:
+        return [name.decode() for name in meta[key]]
+    except (KeyError, AttributeError, TypeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} holds no class names under {key.decode()!r}") from exc
 
 
 def read_packed_jpeg(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
