@@ -87,7 +87,8 @@ def test_cli_end_to_end(tmp_path):
     assert "21,282,122" in summary.stdout and "feature maps" in summary.stdout
     bad = run_cli("classify", "train", "--model", "resnet43", "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and "resnet34" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr
-    small = run_cli("classify", "train", "--runs-dir", str(tmp_path), "--name", "small", cwd=tmp_path)
+    small = run_cli("classify", "train", "--image-size", "6", "--runs-dir", str(tmp_path), "--name", "small",
+                    cwd=tmp_path)
     assert small.returncode == 2 and "--image-size" in small.stdout
 
 

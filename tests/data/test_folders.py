@@ -27,9 +27,10 @@ def test_unreadable_image_is_skipped_and_named(digit_folder):
 
 
 def test_no_readable_image_fails(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "x.png").write_text("nope")
-    with pytest.raises(DataError, match="none of the 1 images could be read"):
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "x.png").write_text("nope")
+    with pytest.raises(DataError, match="none of the 2 images could be read"):
         load_dataset(DataConfig(f"folder:{tmp_path}"))
 
 

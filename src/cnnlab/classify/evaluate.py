@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix
 from cnnlab.data.folders import collect_image_paths, image_tensor
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
-from cnnlab.errors import DataError
+from cnnlab.errors import DataError, RunFolderError
 from cnnlab.models import ImageClassifier, model_from_spec
 from cnnlab.train import RunDir, resolve_device
 from cnnlab.train.device import autocast
@@ -53,11 +53,17 @@ class LoadedClassifier:
 
 def load_classifier(run_path: str | Path, *, best: bool = True, device: str = "auto") -> LoadedClassifier:
     """The trained model of a run folder (its best checkpoint unless best=False)."""
-    run = RunDir.open(run_path)
+    run = RunDir.open(run_path, task="classify")
     ckpt = run.load_checkpoint(best=best)
-    model = model_from_spec(ckpt["spec"])
-    model.load_state_dict(ckpt["model"])
-    return LoadedClassifier(model.to(resolve_device(device)).eval(), list(ckpt["classes"]), run)
+    try:
+        model = model_from_spec(ckpt["spec"])
+        model.load_state_dict(ckpt["model"])
+        classes = [str(c) for c in ckpt["classes"]]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise RunFolderError(f"the checkpoint in {run.path} is not a cnnlab classifier's, or does not fit its "
+                             f"model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); retrain the run or "
+                             "restore its checkpoints/") from exc
+    return LoadedClassifier(model.to(resolve_device(device)).eval(), classes, run)
 
 
 @torch.no_grad()

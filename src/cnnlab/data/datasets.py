@@ -18,6 +18,7 @@ from cnnlab.checks import check_number
 from cnnlab.data import formats
 from cnnlab.data.folders import load_images, scan_class_folders, split_folders
 from cnnlab.data.images import DataSplits, ImageData, convert_channels, from_numpy, resize
+from cnnlab.data.manifest import check_manifest, is_file_manifest, load_from_manifest, verify
 from cnnlab.data.splits import stratified_split
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.registry import Registry
@@ -60,30 +61,50 @@ def default_root(name: str) -> Path:
     return Path(base) / name
 
 
-def load_dataset(cfg: DataConfig) -> DataSplits:
-    """Read, split and shape the dataset that `cfg` names."""
+def dataset_root(cfg: DataConfig) -> Path:
+    """The folder the dataset is read from."""
     if cfg.name.startswith(FOLDER_PREFIX):
-        reader, root = read_folder, Path(cfg.name[len(FOLDER_PREFIX):]).expanduser()
-    else:
-        reader = DATASETS.get(cfg.name)
-        root = Path(cfg.root).expanduser() if cfg.root else default_root(cfg.name)
+        return Path(cfg.name[len(FOLDER_PREFIX):]).expanduser()
+    return Path(cfg.root).expanduser() if cfg.root else default_root(cfg.name)
+
+
+def load_dataset(cfg: DataConfig, manifest: dict | None = None) -> DataSplits:
+    """Read, split and shape the dataset that `cfg` names. With a run's `manifest` (splits.json), the run's
+    own split is used: the same files for an image folder (changes reported in `notes`), and a check that
+    official files still hold the same splits."""
+    root = dataset_root(cfg)
+    reader = read_folder if cfg.name.startswith(FOLDER_PREFIX) else DATASETS.get(cfg.name)
+    if manifest is not None and is_file_manifest(check_manifest(manifest)):
+        if not root.is_dir():
+            raise DataError(f"the run's data folder {root} does not exist any more")
+        splits = load_from_manifest(cfg.name, root, manifest, cfg.image_size, folder_cache(root))
+        return splits.map(lambda data: shape(data, cfg))
     train, test, skipped = reader(cfg, root)
+    notes: list[str] = []
     if test is None:
-        train, test = stratified_split(train, cfg.test_fraction, cfg.seed)
+        train, test = stratified_split(train, cfg.test_fraction, cfg.seed, notes)
     if cfg.train_per_class is not None:
         train = take_per_class(train, cfg.train_per_class, cfg.seed)
-    train, val = stratified_split(train, cfg.val_fraction, cfg.seed + 1)
-    splits = DataSplits(cfg.name, train, val, test, skipped)
+    train, val = stratified_split(train, cfg.val_fraction, cfg.seed + 1, notes)
+    splits = DataSplits(cfg.name, train, val, test, skipped, sorted(set(notes)))
+    if manifest is not None:
+        verify(splits, manifest)
+    return splits.map(lambda data: shape(data, cfg))
 
-    def shape(data: ImageData) -> ImageData:
-        images = data.images
-        if cfg.image_size is not None:
-            images = resize(images, cfg.image_size)
-        if cfg.channels is not None:
-            images = convert_channels(images, cfg.channels)
-        return ImageData(images, data.labels, data.classes, data.paths)
 
-    return splits.map(shape)
+def shape(data: ImageData, cfg: DataConfig) -> ImageData:
+    """Resize to cfg.image_size and convert to cfg.channels, as asked."""
+    images = data.images
+    if cfg.image_size is not None:
+        images = resize(images, cfg.image_size)
+    if cfg.channels is not None:
+        images = convert_channels(images, cfg.channels)
+    return ImageData(images, data.labels, data.classes, data.paths)
+
+
+def folder_cache(root: Path) -> Path:
+    """Where decoded images of an image folder are cached: a hidden folder inside it (never read as data)."""
+    return root / ".cnnlab-cache"
 
 
 def take_per_class(data: ImageData, per_class: int, seed: int) -> ImageData:
@@ -180,14 +201,15 @@ def read_folder(cfg: DataConfig, root: Path):
     splits = split_folders(root)
     if "train" not in splits:
         paths, labels, classes = scan_class_folders(root)
-        data, skipped = load_images(paths, labels, classes, cfg.image_size)
+        data, skipped = load_images(paths, labels, classes, cfg.image_size, cache_dir=folder_cache(root))
         return data, None, skipped
     paths, labels, classes = scan_class_folders(splits["train"])
-    train, skipped = load_images(paths, labels, classes, cfg.image_size)
+    train, skipped = load_images(paths, labels, classes, cfg.image_size, cache_dir=folder_cache(root))
     test = None
     for split in ("test", "val"):  # a folder with only val/ uses it as the held-out set
         if split in splits:
-            test, more = load_images(*scan_class_folders(splits[split], classes), cfg.image_size)
+            test, more = load_images(*scan_class_folders(splits[split], classes), cfg.image_size,
+                                     cache_dir=folder_cache(root))
             skipped += more
             break
     return train, test, skipped

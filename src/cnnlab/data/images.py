@@ -54,6 +54,7 @@ class DataSplits:
     val: ImageData
     test: ImageData
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    notes: list[str] = field(default_factory=list)  # what a reader adapted or found changed, for the run's log
 
     @property
     def classes(self) -> list[str]:
@@ -61,7 +62,8 @@ class DataSplits:
 
     def map(self, fn) -> DataSplits:
         """Apply fn(ImageData) -> ImageData to every split."""
-        return DataSplits(self.name, fn(self.train), fn(self.val), fn(self.test), list(self.skipped))
+        return DataSplits(self.name, fn(self.train), fn(self.val), fn(self.test), list(self.skipped),
+                          list(self.notes))
 
 
 def from_numpy(images: np.ndarray, labels: np.ndarray, classes: list[str]) -> ImageData:

@@ -3,8 +3,12 @@ RGBA, CMYK and the like converted, and large JPEGs decoded at reduced size when 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageOps
+
+from cnnlab.errors import DataError
 
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "La")
 
@@ -65,3 +69,19 @@ def normalize(img: Image.Image, *, side: int | None = None, mode: str | None = N
     target = mode or ("L" if is_gray(img) else "RGB")
     img = ImageOps.exif_transpose(img)
     return to_mode(img, target)
+
+
+def open_image(path: Path, mode: str | None = None, *, side: int | None = None) -> Image.Image:
+    """Open and fully decode an image file as a person sees it (see `normalize`), in 'L' or 'RGB' (`mode`,
+    default: L for one-channel files); JPEGs are decoded at reduced size when `side` (the smallest side
+    needed) allows. Raises DataError if unreadable."""
+    try:
+        with Image.open(path) as img:
+            return normalize(img, side=side, mode=mode)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+
+
+def fit_square(img: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to `size`, then crop the centre to size x size."""
+    return ImageOps.fit(img, (size, size), method=Image.Resampling.BILINEAR)

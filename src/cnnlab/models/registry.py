@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,11 +48,80 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
+def available_memory() -> int:
+    """Bytes of memory free for a new model (MemAvailable on Linux; physical memory elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _shape_error(spec: ModelSpec, entry: ModelEntry, channels: int, size: int, exc: Exception) -> ModelError:
+    return ModelError(
+        f"{spec.name} cannot take {channels}x{size}x{size} images "
+        f"(the feature maps shrink to nothing or mismatch). Use a larger --image-size "
+        f"(this model's usual size is {entry.default_size}). Detail: {str(exc).splitlines()[0]}")
+
+
+def check_footprint(spec: ModelSpec, entry: ModelEntry, channels: int, classes: int, size: int) -> tuple[int, int]:
+    """Build the network on the meta device (no memory is used) to count its parameters and the activation
+    values of one image; ModelError when bad arguments, a size that does not fit, or a model too large to
+    train in the memory free here would only show after gigabytes were allocated. Returns (params, values)."""
+    activations = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal activations
+        activations += output.numel() if isinstance(output, torch.Tensor) else 0
+
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zero-element tensors: reported below
+        try:
+            net = entry.build(channels, classes, size, **spec.kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{spec.name}: bad model arguments {spec.kwargs}: {exc}") from exc
+        except RuntimeError as exc:
+            if "negative dimension" in str(exc):
+                raise ModelError(f"{spec.name}: bad model arguments {spec.kwargs}: every width, filter count and "
+                                 "size must be at least 1") from exc
+            raise _shape_error(spec, entry, channels, size, exc) from exc
+        params = sum(p.numel() for p in net.parameters())
+        empty = [name for name, p in net.named_parameters() if p.numel() == 0]
+        if empty:
+            raise ModelError(f"{spec.name} with {spec.kwargs} has layers with no units ({', '.join(empty[:3])}); "
+                             "every width, filter count and size in --model-arg must be at least 1")
+        hooks = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
+        try:
+            with torch.no_grad():
+                net.eval()(torch.zeros(1, channels, size, size))
+        except RuntimeError as exc:
+            raise _shape_error(spec, entry, channels, size, exc) from exc
+        finally:
+            for hook in hooks:
+                hook.remove()
+    need = 16 * params + 8 * activations  # weights, gradients, two Adam moments; one image's maps and gradients
+    free = available_memory()
+    if need > free // 2:
+        raise ModelError(f"{spec.name} with {spec.kwargs or 'its defaults'} has {params:,} parameters and "
+                         f"{activations:,} activation values per image: training it needs at least "
+                         f"{need / 2**30:.1f} GiB even at batch size 1, more than half of the {free / 2**30:.1f} GiB "
+                         "free here. Choose smaller --model-arg values or a smaller --image-size")
+    return params, activations
+
+
 def build_network(spec: ModelSpec, num_classes: int | None = None) -> nn.Module:
     """Build the bare network of `spec` (with `num_classes` outputs if given) and check its input size."""
     entry = model_entry(spec.name)
     channels, size = spec.network_channels, spec.network_size
     classes = num_classes or spec.num_classes
+    if not spec.name.startswith(TIMM_PREFIX):  # timm builders may not run on the meta device
+        check_footprint(spec, entry, channels, classes, size)
     try:
         net = entry.build(channels, classes, size, **spec.kwargs)
         if spec.bn_eps is not None:
@@ -61,14 +132,10 @@ def build_network(spec: ModelSpec, num_classes: int | None = None) -> nn.Module:
             was = net.training
             out = net.eval()(torch.zeros(1, channels, size, size))
             net.train(was)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"{spec.name}: bad model arguments {spec.kwargs}: {exc}") from exc
     except RuntimeError as exc:
-        raise ModelError(
-            f"{spec.name} cannot take {channels}x{size}x{size} images "
-            f"(the feature maps shrink to nothing or mismatch). Use a larger --image-size "
-            f"(this model's usual size is {entry.default_size}). Detail: {str(exc).splitlines()[0]}"
-        ) from exc
+        raise _shape_error(spec, entry, channels, size, exc) from exc
     if out.shape != (1, classes):
         raise ModelError(f"{spec.name} put out {tuple(out.shape)} for one image, expected (1, {classes})")
     return net

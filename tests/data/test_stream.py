@@ -1,0 +1,83 @@
+"""Image files as a person sees them, decoded one at a time, cached beside the data."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.data import stream
+from cnnlab.data.datasets import DataConfig, load_dataset
+from cnnlab.data.folders import load_images, open_image
+from cnnlab.errors import DataError
+
+
+def test_16_bit_palette_alpha_cmyk_and_exif_come_out_as_seen(tmp_path):
+    gray16 = np.full((8, 8), 32768, np.uint16)  # mid-gray in 16 bits
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    assert abs(int(np.asarray(open_image(tmp_path / "g16.png")).mean()) - 128) <= 1  # Pillow's convert gives 255
+
+    palette = Image.new("P", (8, 8))
+    palette.putpalette([255, 0, 0] * 256)
+    palette.save(tmp_path / "p.png")
+    assert np.asarray(open_image(tmp_path / "p.png"))[0, 0].tolist() == [255, 0, 0]
+
+    rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))  # fully transparent: shows the white page
+    rgba.save(tmp_path / "a.png")
+    assert np.asarray(open_image(tmp_path / "a.png"))[0, 0].tolist() == [255, 255, 255]
+
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "c.jpg")  # red in CMYK
+    r, g, b = np.asarray(open_image(tmp_path / "c.jpg"))[4, 4].tolist()
+    assert r > 200 and g < 60 and b < 60
+
+    tall = Image.new("RGB", (20, 10), (0, 0, 0))
+    tall.paste((255, 255, 255), (0, 0, 10, 10))  # left half white
+    exif = tall.getexif()
+    exif[0x0112] = 6  # a phone held upright: rotate 90 degrees clockwise to view
+    tall.save(tmp_path / "r.jpg", exif=exif)
+    upright = np.asarray(open_image(tmp_path / "r.jpg"))
+    assert upright.shape[:2] == (20, 10) and upright[2, 5].mean() > 200 and upright[17, 5].mean() < 60
+
+
+def test_mixed_folder_loads_one_size_and_skips_the_broken(tmp_path):
+    Image.fromarray(np.full((40, 60), 65535, np.uint16)).save(tmp_path / "white16.png")
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(tmp_path / "green.jpg", quality=95)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    files = sorted(tmp_path.iterdir())
+    data, skipped = load_images(files, [0, 1, 0], ["a", "b"], 16)
+    assert data.images.shape == (2, 3, 16, 16) and [p for p, _ in skipped] == [str(tmp_path / "broken.png")]
+    assert data.paths == [str(tmp_path / "green.jpg"), str(tmp_path / "white16.png")]
+    assert data.images[1].float().mean() > 250  # 16-bit white is white, not clipped noise
+    assert data.labels.tolist() == [1, 0]
+
+
+def test_second_load_comes_from_the_cache_and_a_change_invalidates_it(digit_folder, monkeypatch):
+    cfg = DataConfig(f"folder:{digit_folder}", image_size=12)
+    first = load_dataset(cfg)
+    assert list((digit_folder / ".cnnlab-cache").glob("images-*.npz"))
+
+    def refuse(*args):
+        raise AssertionError("decoded again although cached")
+
+    monkeypatch.setattr(stream, "_decode", refuse)
+    second = load_dataset(cfg)
+    assert all((a.images == b.images).all() for a, b in zip((first.train, first.test), (second.train, second.test),
+                                                             strict=True))
+    (digit_folder / "class0" / "0.png").write_bytes((digit_folder / "class0" / "1.png").read_bytes())
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_dataset(cfg)  # a changed file is read again, not served from the cache
+
+
+def test_one_class_is_refused_and_a_single_image_class_is_kept_for_training(digit_folder):
+    for extra in ("class1", "class2"):
+        for f in (digit_folder / extra).iterdir():
+            f.unlink()
+        (digit_folder / extra).rmdir()
+    with pytest.raises(DataError, match="at least two classes"):
+        load_dataset(DataConfig(f"folder:{digit_folder}"))
+    lonely = digit_folder / "lonely"
+    lonely.mkdir()
+    (digit_folder / "class0" / "3.png").rename(lonely / "3.png")
+    data = load_dataset(DataConfig(f"folder:{digit_folder}"))
+    assert any("single image" in n and "lonely" in n for n in data.notes)
+    assert 1 in data.train.labels.tolist() and 1 not in data.test.labels.tolist() + data.val.labels.tolist()
+    assert set(data.test.labels.tolist()) == {0}
