@@ -81,3 +81,10 @@ def test_one_class_is_refused_and_a_single_image_class_is_kept_for_training(digi
     assert any("single image" in n and "lonely" in n for n in data.notes)
     assert 1 in data.train.labels.tolist() and 1 not in data.test.labels.tolist() + data.val.labels.tolist()
     assert set(data.test.labels.tolist()) == {0}
+
+
+def test_large_jpegs_are_decoded_at_reduced_size(tmp_path):
+    Image.new("RGB", (2400, 1800), (90, 120, 150)).save(tmp_path / "big.jpg")
+    small = open_image(tmp_path / "big.jpg", side=224)
+    assert 224 <= min(small.size) < 1800 / 2  # the decoder scaled down; never below what was asked
+    assert open_image(tmp_path / "big.jpg").size == (2400, 1800)

@@ -27,9 +27,13 @@ def stratified_split(data: ImageData, fraction: float, seed: int,
     index = np.flatnonzero(~np.isin(labels, lonely))
     present = int((counts >= 2).sum())
     held_count = int(np.ceil(fraction * len(index)))
-    if present == 0 or len(index) - held_count < present or held_count < present:
-        raise DataError(f"{len(data)} images in {int((counts > 0).sum())} classes are too few to hold out "
-                        f"{fraction:.0%} with every class on both sides; add images, or change --val-fraction")
-    keep, held = train_test_split(index, test_size=held_count, random_state=seed, stratify=labels[index])
+    if held_count < 1 or len(index) - held_count < 1:
+        raise DataError(f"{len(data)} images are too few to hold out {fraction:.0%} of them; add images, or change "
+                        "--val-fraction")
+    stratify = labels[index] if present <= held_count <= len(index) - present else None
+    if stratify is None and notes is not None:
+        notes.append(f"{len(index)} images in {present} classes are too few to hold out {fraction:.0%} with every "
+                     "class on both sides: that split was drawn at random, so some classes may be missing from it")
+    keep, held = train_test_split(index, test_size=held_count, random_state=seed, stratify=stratify)
     keep = np.concatenate([keep, np.flatnonzero(np.isin(labels, lonely))])
     return data.subset(np.sort(keep)), data.subset(np.sort(held))

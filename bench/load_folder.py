@@ -1,0 +1,94 @@
+"""Issue 12's memory benchmark: load a folder of 1,000 photos of 12 MP at 224 px, then load it again.
+
+    python -m bench.load_folder [--photos 1000] [--folder /tmp/cnnlab-12mp] [--size 224]
+
+Makes the photo folder first when it is not there (4000x3000 JPEGs, quality 90, cut and recoloured from
+scikit-learn's two sample photos, 10 class folders), then runs each load in a fresh process and reports
+the peak resident memory above that process's baseline (after imports) and the wall time. The first load
+decodes every file (and writes the cache), the second reads the cache. Prints a markdown table and writes
+bench/out/load_folder.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+OUT = Path(__file__).parent / "out"
+DISTINCT = 20  # distinct photos; the rest of the folder are copies (decoded as often as the originals)
+
+CHILD = """
+import json, resource, sys, time
+from cnnlab.data.datasets import DataConfig, load_dataset
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+data = load_dataset(DataConfig("folder:" + sys.argv[1], image_size=int(sys.argv[2])))
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "baseline_mib": base / 1024, "peak_above_baseline_mib": (peak - base) / 1024,
+                  "images": len(data.train) + len(data.val) + len(data.test), "skipped": len(data.skipped)}))
+"""
+
+
+def make_photos(folder: Path, count: int) -> None:
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(0)
+    sources = [Image.fromarray(a) for a in load_sample_images().images]
+    originals = []
+    for i in range(DISTINCT):
+        src = sources[i % 2]
+        w, h = src.size
+        box = (int(rng.integers(0, w // 4)), int(rng.integers(0, h // 4)), w, h)
+        photo = src.crop(box).resize((4000, 3000), Image.Resampling.BICUBIC)
+        tint = np.asarray(photo, np.float32) * rng.uniform(0.7, 1.2, 3)
+        noise = rng.normal(0, 6, (3000, 4000, 1))  # sensor noise, so the JPEGs weigh what photos weigh
+        originals.append(Image.fromarray(np.clip(tint + noise, 0, 255).astype(np.uint8)))
+    for k in range(count):
+        target = folder / f"class{k % 10}" / f"photo_{k:04d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if k < DISTINCT:
+            originals[k].save(target, quality=90)
+        else:
+            shutil.copyfile(folder / f"class{k % DISTINCT % 10}" / f"photo_{k % DISTINCT:04d}.jpg", target)
+
+
+def load(folder: Path, size: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(size)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=1000)
+    parser.add_argument("--folder", default="/tmp/cnnlab-12mp")
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    if not folder.is_dir() or sum(1 for _ in folder.rglob("*.jpg")) != args.photos:
+        shutil.rmtree(folder, ignore_errors=True)
+        make_photos(folder, args.photos)
+    shutil.rmtree(folder / ".cnnlab-cache", ignore_errors=True)
+    first, second = load(folder, args.size), load(folder, args.size)
+    megabytes = sum(p.stat().st_size for p in folder.rglob("*.jpg")) / 2**20
+    record = {"photos": args.photos, "megapixels": 12, "folder_mib": megabytes, "size": args.size,
+              "first": first, "cached": second, "speedup": first["seconds"] / second["seconds"]}
+    OUT.mkdir(exist_ok=True)
+    (OUT / "load_folder.json").write_text(json.dumps(record, indent=2))
+    print(f"{args.photos} photos of 4000x3000 ({megabytes:.0f} MiB of JPEG) at {args.size} px\n")
+    print("| load | seconds | peak memory above baseline (MiB) |\n| --- | --- | --- |")
+    for name, r in (("first (decode, write cache)", first), ("second (cache)", second)):
+        print(f"| {name} | {r['seconds']:.2f} | {r['peak_above_baseline_mib']:.0f} |")
+    print(f"\ncached load {record['speedup']:.0f}x faster")
+
+
+if __name__ == "__main__":
+    main()
