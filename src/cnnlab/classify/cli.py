@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from cnnlab.checks import check_number
 from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_fit, recipe_values, transfer_phases
 from cnnlab.cliutil import data_options, given_options, parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
@@ -146,6 +147,7 @@ def predict(run: str = typer.Argument(..., help="a run folder"),
     """Top-k classes with probabilities for each image."""
     from cnnlab.classify.evaluate import load_classifier, predict_images
 
+    check_number("top_k", top_k, low=1, integer=True)
     results = predict_images(load_classifier(run, device=device), images, top_k)
     if as_json:
         print(json.dumps(results, indent=2))
@@ -219,12 +221,16 @@ def augment_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int 
     from cnnlab.data.datasets import load_dataset
     from cnnlab.report.plots import save_image_grid
 
+    check_number("n", n, low=1, high=100, integer=True)
+    check_number("variants", variants, low=1, high=32, integer=True)
+    config = parse_augment(augment)
+
     train_set = load_dataset(DataConfig(data, data_dir, image_size)).train
     first = {}
     for i, label in enumerate(train_set.labels.tolist()):
         first.setdefault(label, i)
     picks = (list(first.values()) + list(range(len(train_set))))[:n]
-    grid = preview_grid(train_set.images[picks], parse_augment(augment), variants=variants, seed=seed)
+    grid = preview_grid(train_set.images[picks], config, variants=variants, seed=seed)
     labels = [train_set.classes[train_set.labels[i]] for i in picks]
     save_image_grid(grid, Path(out), labels, ["original"] + [f"#{k + 1}" for k in range(variants)])
     console.print(f"wrote {out}")

@@ -76,6 +76,7 @@ def transfer_phases(freeze_epochs: int, finetune_epochs: int, *, freeze_lr: floa
     of a new domain shift every feature at once and undo what the head learnt (Keras advises the same).
     """
     check_number("freeze_epochs", freeze_epochs, low=0, integer=True)
+    check_number("backbone_lr_scale", backbone_lr_scale, low=0)
     check_number("finetune_epochs", finetune_epochs, low=0, integer=True)
     phases = []
     if freeze_epochs > 0:

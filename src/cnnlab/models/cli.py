@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from cnnlab.checks import check_number
 from cnnlab.errors import CnnlabError
 from cnnlab.models.registry import MODELS, create_model
 from cnnlab.models.summary import human, human_bytes, summarize
@@ -41,6 +42,8 @@ def parse_input(text: str) -> tuple[int, int, int]:
         raise CnnlabError(f"--input must look like 3x32x32 (channels x height x width), got {text!r}") from None
     if h != w:
         raise CnnlabError(f"models take square images; got {h}x{w}")
+    if c not in (1, 3) or not 1 <= h <= 4096:
+        raise CnnlabError(f"--input takes 1 or 3 channels and a side of 1 to 4096 pixels, got {text!r}")
     return c, h, w
 
 
@@ -51,6 +54,8 @@ def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
             batch: int = typer.Option(32, "--batch", help="batch size for the per-batch memory")) -> None:
     """Layers, output shapes, parameters, multiply-adds and feature-map memory."""
     c, h, _ = parse_input(input)
+    check_number("batch", batch, low=1, integer=True)
+    check_number("classes", classes, low=1, integer=True)
     model = create_model(name, c, classes, h)
     s = summarize(model, (c, h, h), batch)
     table = Table("layer", "type", "output shape", "params", "mult-adds", title=f"{name} on {c}x{h}x{h}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -72,6 +73,8 @@ class RunDir:
     def __init__(self, path: str | Path, writable: bool = True) -> None:
         self.path = Path(path)
         self.writable = writable
+        self.made: list[Path] = []  # folders above the run that create() made
+        self.lock_path: Path | None = None
 
     @classmethod
     def create(cls, path: str | Path, *, resume: bool = False, overwrite: bool = False,
@@ -85,8 +88,10 @@ class RunDir:
         if ".." in run.path.parts:
             raise ConfigError(f"run folder {run.path} contains '..'; pass a plain --name")
         task = task or run.path.parent.name
+        run.made = [p for p in (run.path.parent, *run.path.parent.parents) if not p.exists()]  # removed if unused
         run.path.parent.mkdir(parents=True, exist_ok=True)
-        _lock(run.path.parent / f".{run.path.name}.lock")
+        run.lock_path = run.path.parent / f".{run.path.name}.lock"
+        _lock(run.lock_path)
         exists = run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir()))
         ours = (run.path / MARKER).is_file()
         if resume:
@@ -217,3 +222,17 @@ def discard_failed_starts() -> None:
         run = _FRESH.pop()
         if run.path.is_dir() and (run.path / MARKER).is_file() and not run.last_checkpoint.is_file():
             shutil.rmtree(run.path, ignore_errors=True)
+            _unlock(run.lock_path)
+            for folder in run.made:  # innermost first; only the empty ones go
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _unlock(lock_path: Path | None) -> None:
+    """Give up and remove a lock file this process holds."""
+    if lock_path is None:
+        return
+    fd = _LOCKS.pop(str(lock_path.resolve()), None)
+    if fd is not None:
+        lock_path.unlink(missing_ok=True)  # while still held, so no other process has it half-taken
+        os.close(fd)
