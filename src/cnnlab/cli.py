@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -53,9 +54,18 @@ def main() -> None:
         if exc.code not in (0, None):
             discard_failed_starts()
         raise
-    except BaseException:
+    except KeyboardInterrupt:
         discard_failed_starts()
-        raise
+        console.print("interrupted", style="yellow")
+        sys.exit(130)
+    except Exception as exc:  # a bug of ours: say so in one line; CNNLAB_DEBUG=1 shows the traceback
+        discard_failed_starts()
+        if os.environ.get("CNNLAB_DEBUG"):
+            raise
+        console.print("internal error:", style="bold red", end=" ")
+        console.print(f"{type(exc).__name__}: {exc}. This is a cnnlab bug; run again with CNNLAB_DEBUG=1 for the "
+                      "details and report them.", soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
