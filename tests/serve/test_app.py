@@ -5,35 +5,24 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from cnnlab.serve.app import create_app
-from cnnlab.similarity.search import build_index
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory, digits):
-    """A raw-pixel index of a real folder: 3 digit classes, 20 images each."""
-    root = tmp_path_factory.mktemp("gallery")
-    images, labels = digits
-    for cls in (0, 1, 2):
-        (root / f"class{cls}").mkdir()
-        for k, i in enumerate(np.flatnonzero(labels == cls)[:20]):
-            Image.fromarray(images[i]).resize((16, 16)).save(root / f"class{cls}" / f"{k}.png")
-    build_index("pixels", str(root), root.parent / "idx", image_size=16)
-    return root.parent / "idx", root
 
 
 def png(path: Path) -> bytes:
     return path.read_bytes()
 
 
+LOCAL = "http://127.0.0.1:8000"
+TOKEN = "s3cret-token-for-tests-only"
+
+
 @pytest.fixture(scope="module")
 def client(index_dir):
-    return TestClient(create_app(index_dir[0], max_upload_bytes=50_000))
+    return TestClient(create_app(index_dir[0], max_upload_bytes=50_000), base_url=LOCAL)
 
 
 def test_search_returns_the_image_itself_first(client, index_dir):
@@ -42,7 +31,7 @@ def test_search_returns_the_image_itself_first(client, index_dir):
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert len(results) == 5
-    assert results[0]["path"] == str(query) and results[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert results[0]["path"] == "class1/3.png" and results[0]["score"] == pytest.approx(1.0, abs=1e-4)
     assert results[0]["label"] == "class1"
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
     thumb = client.get(results[0]["thumbnail"])
@@ -93,7 +82,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.browser
-def test_web_page_in_a_real_browser(index_dir):
+@pytest.mark.parametrize("token", [False, True], ids=["open", "token"])
+def test_web_page_in_a_real_browser(index_dir, token):
     playwright = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
@@ -102,7 +92,8 @@ def test_web_page_in_a_real_browser(index_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(index_dir[0]), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(index_dir[0], token=TOKEN if token else None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -114,6 +105,10 @@ def test_web_page_in_a_real_browser(index_dir):
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
+            if token:  # the page asks for the token, then sends it as a header
+                page.wait_for_selector("#auth:not([hidden])")
+                page.fill("#token", TOKEN)
+                page.click("#auth button")
             page.wait_for_function("document.getElementById('info').textContent.includes('60 images')")
             page.fill("#k", "4")
             page.set_input_files("#file", str(index_dir[1] / "class2" / "5.png"))
@@ -121,7 +116,8 @@ def test_web_page_in_a_real_browser(index_dir):
             hits = page.locator(".hit")
             assert hits.count() == 4
             assert "class2" in hits.nth(0).inner_text() and "1.000" in hits.nth(0).inner_text()
-            assert page.locator(".hit img").first.evaluate("img => img.complete && img.naturalWidth") == 16
+            page.wait_for_function("document.querySelector('.hit img').naturalWidth === 16")
+            assert TOKEN not in page.url
             browser.close()
     finally:
         server.should_exit = True

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from cnnlab.errors import IndexFolderError
+from cnnlab.similarity.folder import locate
 from cnnlab.similarity.index import EmbeddingIndex
 from cnnlab.similarity.metrics import map_at_r, recall_at_k, retrieval_scores
 
@@ -87,12 +88,12 @@ def test_bad_queries_and_folders_raise_our_error(tmp_path):
     with pytest.raises(IndexFolderError, match="not an index folder"):
         EmbeddingIndex.load(tmp_path / "empty")
     index.save(tmp_path / "idx")
-    (tmp_path / "idx" / "vectors.faiss").write_bytes(b"not a faiss index")
-    with pytest.raises(IndexFolderError, match="corrupt"):
+    locate(tmp_path / "idx").path("vectors.faiss").write_bytes(b"not a faiss index")
+    with pytest.raises(IndexFolderError, match="damaged"):
         EmbeddingIndex.load(tmp_path / "idx")
     index.save(tmp_path / "idx2")
-    np.save(tmp_path / "idx2" / "labels.npy", np.zeros(3, np.int64))
-    with pytest.raises(IndexFolderError, match="disagree"):
+    np.save(locate(tmp_path / "idx2").path("labels.npy"), np.zeros(3, np.int64))
+    with pytest.raises(IndexFolderError, match="damaged"):
         EmbeddingIndex.load(tmp_path / "idx2")
     with pytest.raises(IndexFolderError, match="no gallery item 20"):
         index.thumbnail(20)

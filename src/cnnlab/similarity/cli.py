@@ -8,15 +8,26 @@ from pathlib import Path
 
 import typer
 
+from cnnlab.checks import check_device, check_number
 from cnnlab.cliutil import data_options, parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
+from cnnlab.errors import ConfigError
 from cnnlab.train import FitConfig
 from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True)
 
 DATA, DATA_DIR, IMAGE_SIZE = data_options("fashion-mnist")
+MAX_PREVIEW_PAIRS = 200  # rows of one preview figure
+MAX_QUERY_K = 10_000  # neighbours per query (the index also holds k to its size)
+
+
+def check_count(flag: str, value: int, high: int) -> None:
+    """ConfigError unless `value` is a whole number from 1 to `high` (for the short options check_number
+    would name as --n, --k)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ConfigError(f"{flag} must be a whole number from 1 to {high:,}, got {value!r}")
 
 
 @app.command("train")
@@ -70,7 +81,10 @@ def pairs_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = 
     from cnnlab.similarity.pairs import make_pairs
     from cnnlab.similarity.plots import plot_pairs, to_hwc
 
-    train_set = load_dataset(DataConfig(data, data_dir, image_size)).train
+    check_count("-n", n, MAX_PREVIEW_PAIRS)
+    check_number("seed", seed, low=0, high=2**32 - 1, integer=True)
+    data_config = DataConfig(data, data_dir, image_size)
+    train_set = load_dataset(data_config).train
     a, b, target = make_pairs(train_set.labels, n, torch.Generator().manual_seed(seed))
     name = train_set.classes
     names = [(name[train_set.labels[i]], name[train_set.labels[j]]) for i, j in zip(a, b, strict=True)]
@@ -90,8 +104,11 @@ def index(
     device: str = typer.Option("auto"),
 ) -> None:
     """Embed a gallery of images and store it, searchable, in an index folder."""
-    from cnnlab.similarity.search import build_index
+    from cnnlab.similarity.search import build_index, check_index_options
     from cnnlab.train.loop import make_progress
+
+    check_index_options(kind=kind, split=split, image_size=image_size)
+    check_device(device)
 
     with make_progress() as progress:
         task = progress.add_task("embedding", total=None, metrics="")
@@ -120,6 +137,9 @@ def query(
     from cnnlab.similarity.plots import save_montage
     from cnnlab.similarity.search import Searcher
 
+    check_count("-k", k, MAX_QUERY_K)
+    check_device(device)
+
     searcher = Searcher(index_dir, device=device, model=model)
     paths = collect_image_paths(images)
     queries = [searcher.read(p) for p in paths]
@@ -147,6 +167,7 @@ def evaluate(
     untrained network and each run, in one table."""
     from cnnlab.similarity.evaluate import evaluate_runs
 
+    check_device(device)
     rows = evaluate_runs(runs, Path(out), device=device)
     print_table([{k: v for k, v in r.items() if k != "curve"} for r in rows], "retrieval")
     console.print(f"wrote {Path(out) / 'evaluation.json'} and {Path(out) / 'retrieval.png'}")
@@ -173,5 +194,6 @@ def two_classes(run: str = typer.Argument(..., help="a similarity run folder"),
     """The seed's diagram: each test image's predicted similarity to two classes, coloured by its class."""
     from cnnlab.similarity.evaluate import two_class_diagram
 
+    check_device(device)
     two_class_diagram(run, class_a, class_b, Path(out), n_refs=refs, device=device)
     console.print(f"wrote {out}")

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cnnlab.checks import check_choice, check_number, config_from_dict
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.data.datasets import DataConfig
+from cnnlab.errors import ConfigError
+from cnnlab.models.registry import model_entry
 from cnnlab.train.loop import FitConfig
+from cnnlab.train.run import check_run_name, default_run_name
 
 METHODS = ("siamese", "metric")
 LOSSES = ("contrastive", "triplet", "multi-similarity")
@@ -31,21 +35,39 @@ class SimilarityConfig:
     runs_dir: str = "runs"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        """Refuse values out of their choices or ranges, before any data is read or folder made."""
+        check_choice("method", self.method, METHODS)
+        check_choice("loss", self.loss, LOSSES)
+        check_run_name(self.name)
+        if not isinstance(self.model, str):
+            raise ConfigError(f"--model must be a model name, got {self.model!r}")
+        model_entry(self.model)  # an unknown name is refused here, listing the valid ones
+        if not isinstance(self.model_args, dict) or not all(isinstance(k, str) for k in self.model_args):
+            raise ConfigError(f"--model-arg values must be KEY=VALUE pairs, got {self.model_args!r}")
+        check_number("input_size", self.input_size, low=8, high=1024, integer=True, optional=True)
+        check_number("embedding_dim", self.embedding_dim, low=1, high=65536, integer=True)
+        check_number("pairs", self.pairs, low=2, high=100_000_000, integer=True, optional=True)  # half same-class
+        for name, value, kind in (("data", self.data, DataConfig), ("augment", self.augment, AugmentConfig),
+                                  ("fit", self.fit, FitConfig)):
+            if not isinstance(value, kind):
+                raise ConfigError(f"{name} must be a {kind.__name__}, got {value!r}")
+        if not isinstance(self.runs_dir, str) or not self.runs_dir:
+            raise ConfigError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")
 
     @property
     def run_path(self) -> Path:
         dataset = self.data.name.replace("folder:", "").rstrip("/").split("/")[-1] or "folder"
-        default = f"{self.method}-{self.model.replace(':', '-')}-{dataset}"
-        return Path(self.runs_dir) / "similarity" / (self.name or default)
+        return Path(self.runs_dir) / "similarity" / (self.name or default_run_name(self.method, self.model, dataset))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> SimilarityConfig:
+        """The config of a run's config.json; RunFolderError for one of the wrong shape (another task's)."""
+        return config_from_dict(cls._from_dict, d, "similarity")
+
+    @classmethod
+    def _from_dict(cls, d: dict) -> SimilarityConfig:
         return cls(**{**d, "data": DataConfig(**d["data"]), "augment": AugmentConfig(**d["augment"]),
                       "fit": FitConfig.from_dict(d["fit"])})

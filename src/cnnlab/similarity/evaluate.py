@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnlab.checks import check_number
 from cnnlab.data.datasets import load_dataset
 from cnnlab.errors import DataError, RunFolderError
 from cnnlab.similarity.analysis import compare_embedders, tsne_map, two_class_scores
@@ -17,6 +18,9 @@ from cnnlab.similarity.index import EmbeddingIndex
 from cnnlab.similarity.model import SimilarityNet, similarity_net_from
 from cnnlab.similarity.plots import plot_retrieval_curves, plot_tsne, plot_two_classes
 from cnnlab.train import RunDir, resolve_device
+
+MIN_TSNE_POINTS = 5  # t-SNE's perplexity needs a few neighbours
+MAX_TSNE_POINTS = 100_000  # beyond this a map takes hours on a CPU and shows nothing more
 
 
 def untrained_like(net: SimilarityNet, seed: int = 0) -> SimilarityNet:
@@ -60,9 +64,11 @@ def index_vectors(index: EmbeddingIndex) -> np.ndarray:
 def index_tsne(folder: str, out: Path, *, points: int = 2000, thumbnails: bool = False, seed: int = 0
                ) -> tuple[float, int]:
     """t-SNE map of (a seeded sample of) an index's vectors; returns the t-SNE seconds and the point count."""
+    check_number("points", points, low=MIN_TSNE_POINTS, high=MAX_TSNE_POINTS, integer=True)
+    check_number("seed", seed, low=0, high=2**32 - 1, integer=True)
     index = EmbeddingIndex.load(folder)
-    if len(index) < 5:
-        raise DataError(f"the index holds {len(index)} vectors; a t-SNE map needs at least 5")
+    if len(index) < MIN_TSNE_POINTS:
+        raise DataError(f"the index holds {len(index)} vectors; a t-SNE map needs at least {MIN_TSNE_POINTS}")
     pick = np.sort(np.random.default_rng(seed).permutation(len(index))[:points])
     vectors = index_vectors(index)[pick]
     xy, seconds = tsne_map(vectors, seed)
@@ -76,6 +82,7 @@ def index_tsne(folder: str, out: Path, *, points: int = 2000, thumbnails: bool =
 
 def two_class_diagram(run: str, class_a: str, class_b: str, out: Path, *, n_refs: int = 10,
                       device: str = "auto") -> None:
+    check_number("refs", n_refs, low=1, high=10_000, integer=True)
     cfg = SimilarityConfig.from_dict(RunDir.open(run).read_json("config.json"))
     data = load_dataset(cfg.data)
     for name in (class_a, class_b):

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.folders import collect_image_paths, fit_square, load_images
 from cnnlab.data.images import ImageData
+from cnnlab.data.pixels import normalize
 from cnnlab.errors import DataError, ImageTooLargeError, NotAnImageError
 
 SPLITS = ("all", "train", "val", "test")
@@ -66,7 +67,9 @@ def load_gallery(source: str, *, data_dir: str | None = None, split: str = "all"
 
 
 def decode_image(data: bytes | Path, size: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
-    """An encoded image (bytes or a file) -> uint8 (C, size, size), grayscale kept as 1 channel.
+    """An encoded image (bytes or a file) -> uint8 (C, size, size) as a person sees it (EXIF rotation,
+    16-bit scaled, palette, alpha and CMYK converted; cnnlab.data.pixels.normalize), grayscale kept as 1
+    channel. JPEGs are decoded at reduced size when `size` allows.
 
     NotAnImageError when nothing can decode it; ImageTooLargeError when it holds more than `max_pixels`
     pixels (checked from the header, before decoding)."""
@@ -83,12 +86,14 @@ def decode_image(data: bytes | Path, size: int, max_pixels: int = MAX_PIXELS) ->
             raise ImageTooLargeError(f"{name} has {width}x{height} = {width * height:,} pixels, over the limit of "
                                      f"{max_pixels:,} (a decompression bomb?)")
         try:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-        except (OSError, ValueError, SyntaxError) as exc:
+            upright = normalize(img, side=size)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise NotAnImageError(f"{name} is damaged or not an image ({exc})") from exc
-        mode = "L" if img.mode in ("L", "1", "I", "I;16", "LA") else "RGB"
-        array = np.array(fit_square(img.convert(mode), size))  # a writable copy
+        square = fit_square(upright, size)
+        array = np.array(square)  # a writable copy
+        for step in (upright, square):  # give the decoded pixels back now, not at the next collection
+            if step is not img:
+                step.close()
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

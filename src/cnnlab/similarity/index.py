@@ -1,17 +1,18 @@
 """An embedding index that lives in a folder: faiss vectors plus ids, labels, source paths, thumbnails and
 the reference of the model that made the vectors.
 
-Folder layout: meta.json (written last, so a half-written folder is detected), vectors.faiss, labels.npy
-(int64, -1 = unlabelled), paths.json, thumbs.npy (uint8 (N, T, T, C)). Ids are row numbers 0..N-1.
+Parts: vectors.faiss, labels.npy (int64, -1 = unlabelled), paths.json, thumbs.npy (uint8 (N, T, T, C)),
+described by meta.json; how they are laid out and replaced without ever leaving a broken folder is
+cnnlab.similarity.folder's. Ids are row numbers 0..N-1.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import faiss
 import numpy as np
@@ -19,8 +20,8 @@ import torch
 
 from cnnlab.data.images import convert_channels, resize
 from cnnlab.errors import IndexFolderError
+from cnnlab.similarity.folder import REBUILD, Stored, check_size, locate, read_part, write_generation
 
-FORMAT = 1
 KINDS = ("auto", "flat", "hnsw", "ivf")
 AUTO_EXACT_LIMIT = 100_000  # `auto` searches exactly below this many vectors, with HNSW above
 THUMB_SIZE = 96  # largest thumbnail side kept in the index
@@ -69,6 +70,7 @@ class EmbeddingIndex:
         self.index, self.embedder, self.classes = index, embedder, classes
         self.read_size = read_size  # side the gallery images were read at before embedding; queries match it
         self.labels, self.paths, self.thumbs = labels, paths, thumbs
+        self._origin: tuple[Path, str] | None = None  # (folder, generation) it was loaded from or saved to
 
     @classmethod
     def create(cls, dim: int, embedder: dict, *, kind: str = "auto", n_expected: int = 0,
@@ -152,61 +154,113 @@ class EmbeddingIndex:
             raise IndexFolderError(f"no gallery item {i}; ids run from 0 to {len(self) - 1}")
         return self.thumbs[i]
 
-    # --- the folder ---------------------------------------------------------------------------------
+    # --- the folder (layout and crash safety in cnnlab.similarity.folder) -------------------------------
     def save(self, folder: str | Path) -> Path:
+        """Write the index to `folder` as a new generation, switched to atomically. An index loaded from
+        this folder is refused if another process has written to the folder since."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        _replace(folder / "vectors.faiss", lambda p: faiss.write_index(self.index, str(p)))
-        _replace(folder / "labels.npy", lambda p: _save_npy(p, self.labels))
-        _replace(folder / "thumbs.npy", lambda p: _save_npy(p, self.thumbs))
-        _replace(folder / "paths.json", lambda p: p.write_text(json.dumps(self.paths)))
-        meta = {"format": FORMAT, "kind": self.kind, "metric": "inner_product", "dim": self.dim, "count": len(self),
+        same_folder = self._origin is not None and folder.resolve() == self._origin[0]
+        meta = {"kind": self.kind, "metric": "inner_product", "dim": self.dim, "count": len(self),
                 "embedder": self.embedder, "classes": self.classes, "read_size": self.read_size}
-        _replace(folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+        parts = {
+            "vectors.faiss": lambda f: f.write(faiss.serialize_index(self.index)),
+            "labels.npy": lambda f: np.save(f, np.asarray(self.labels, np.int64), allow_pickle=False),
+            "thumbs.npy": lambda f: np.save(f, np.asarray(self.thumbs, np.uint8), allow_pickle=False),
+            "paths.json": lambda f: f.write(json.dumps(self.paths).encode()),
+        }
+        generation = write_generation(folder, parts, meta, expect=self._origin[1] if same_folder else None)
+        self._origin = (folder.resolve(), generation)
         return folder
 
     @classmethod
     def load(cls, folder: str | Path) -> EmbeddingIndex:
+        """The index in `folder`; IndexFolderError, saying what to do, for a missing, damaged or foreign one."""
         folder = Path(folder)
-        if not folder.is_dir():
-            raise IndexFolderError(f"index folder {folder} does not exist; build one with `cnnlab similarity index`")
-        if not (folder / "meta.json").is_file():
-            raise IndexFolderError(f"{folder} is not an index folder (no meta.json); build one with "
-                                   "`cnnlab similarity index RUN --images DATA --out FOLDER`")
+        for _ in range(3):
+            stored = locate(folder)
+            try:
+                return cls._from_stored(stored)
+            except FileNotFoundError as exc:
+                if locate(folder).generation == stored.generation:  # else a writer switched it meanwhile: again
+                    raise IndexFolderError(f"index folder {folder} is incomplete ({exc.filename} is missing); "
+                                           f"{REBUILD}") from exc
+        raise IndexFolderError(f"{folder} keeps changing while it is read; try again when its writer is done")
+
+    @classmethod
+    def _from_stored(cls, stored: Stored) -> EmbeddingIndex:
+        meta = check_meta(stored)
         try:
-            meta = json.loads((folder / "meta.json").read_text())
-            index = faiss.read_index(str(folder / "vectors.faiss"))
-            labels = np.load(folder / "labels.npy")
-            thumbs = np.load(folder / "thumbs.npy", mmap_mode="r")
-            paths = json.loads((folder / "paths.json").read_text())
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise IndexFolderError(f"index folder {folder} is corrupt ({type(exc).__name__}: {exc}); "
-                                   "rebuild it with `cnnlab similarity index`") from exc
-        if meta.get("format") != FORMAT:
-            raise IndexFolderError(f"{folder} has index format {meta.get('format')}, this cnnlab reads {FORMAT}")
-        counts = {"vectors": index.ntotal, "labels": len(labels), "thumbnails": len(thumbs), "paths": len(paths),
-                  "meta.json": meta["count"]}
-        if len(set(counts.values())) != 1 or index.d != meta["dim"]:
-            raise IndexFolderError(f"index folder {folder} is corrupt: its parts disagree on the number of items "
-                                   f"({counts}); rebuild it with `cnnlab similarity index`")
-        return cls(index, meta["embedder"], list(meta["classes"]), labels.astype(np.int64), paths, thumbs,
-                   meta.get("read_size"))
+            index = faiss.deserialize_index(np.frombuffer(read_part(stored, "vectors.faiss"), np.uint8))
+            labels = np.load(io.BytesIO(read_part(stored, "labels.npy")), allow_pickle=False)
+            paths = json.loads(read_part(stored, "paths.json"))
+            check_size(stored, "thumbs.npy")
+            thumbs = np.load(stored.path("thumbs.npy"), mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, RuntimeError, EOFError, MemoryError) as exc:
+            raise IndexFolderError(f"index folder {stored.folder} is corrupt ({type(exc).__name__}: "
+                                   f"{str(exc)[:200]}); {REBUILD}") from exc
+        check_parts(stored.folder, meta, index, labels, paths, thumbs)
+        loaded = cls(index, meta["embedder"], list(meta["classes"]), labels.astype(np.int64), paths, thumbs,
+                     meta.get("read_size"))
+        loaded._origin = (stored.folder.resolve(), stored.generation)
+        return loaded
 
 
-def _replace(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def check_meta(stored: Stored) -> dict:
+    """meta.json's fields, checked for type and range before anything relies on them."""
+    meta, where = stored.meta, stored.folder / "meta.json"
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise IndexFolderError(f"{where} is damaged: {what}; {REBUILD}")
+
+    need(_is_int(meta.get("count")) and meta["count"] >= 0, "no item count")
+    need(_is_int(meta.get("dim")) and meta["dim"] >= 1, "no vector size")
+    classes, ref = meta.get("classes"), meta.get("embedder")
+    need(isinstance(classes, list) and all(isinstance(c, str) for c in classes), "the class names are not a list")
+    need(isinstance(ref, dict) and isinstance(ref.get("kind"), str), "no embedder")
+    if ref["kind"] == "pixels":
+        need(ref.get("channels") in (1, 3) and _is_int(ref.get("image_size")) and 1 <= ref["image_size"] <= 4096,
+             "a pixel embedder without its channels and image size")
+    if ref["kind"] == "run":
+        need(isinstance(ref.get("run"), str) and isinstance(ref.get("checkpoint"), str),
+             "a run embedder without its run folder and checkpoint digest")
+    read_size = meta.get("read_size")
+    need(read_size is None or (_is_int(read_size) and 1 <= read_size <= 4096), "a read size outside 1..4096")
+    return meta
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to the temporary name
-        np.save(f, np.asarray(array))
+def check_parts(folder: Path, meta: dict, index: faiss.Index, labels: np.ndarray, paths: object,
+                thumbs: np.ndarray) -> None:
+    """The parts agree with meta.json and with each other, with the shapes and types readers expect."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise IndexFolderError(f"index folder {folder} is corrupt: {what}; {REBUILD}")
+
+    need(labels.ndim == 1 and labels.dtype.kind in "iu", "labels.npy is not a list of class numbers")
+    need(labels.size == 0 or (int(labels.min()) >= -1 and int(labels.max()) < len(meta["classes"])),
+         "labels.npy names classes meta.json does not have")
+    need(isinstance(paths, list) and all(p is None or isinstance(p, str) for p in paths),
+         "paths.json is not a list of sources")
+    need(thumbs.ndim == 4 and thumbs.dtype == np.uint8 and thumbs.shape[3] in (1, 3),
+         "thumbs.npy is not uint8 (N, T, T, 1 or 3)")
+    counts = {"vectors": index.ntotal, "labels": len(labels), "thumbnails": len(thumbs), "paths": len(paths),
+              "meta.json": meta["count"]}
+    need(len(set(counts.values())) == 1, f"its parts disagree on the number of items ({counts})")
+    need(index.d == meta["dim"], f"vectors.faiss holds {index.d}-d vectors where meta.json says {meta['dim']}")
 
 
-def describe_embedder(ref: dict) -> str:
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def describe_embedder(ref: dict, *, public: bool = False) -> str:
+    """What made an index's vectors, in words; `public` names a run by its folder name only (no paths for
+    the service's visitors)."""
     if ref.get("kind") == "pixels":
         return f"raw pixels of {ref['channels']}x{ref['image_size']}x{ref['image_size']} images"
     if ref.get("kind") == "run":
-        return f"the {ref.get('method')} model {ref.get('model')} of run {ref.get('run')}"
+        run = PurePath(str(ref.get("run"))).name if public else ref.get("run")
+        return f"the {ref.get('method')} model {ref.get('model')} of run {run}"
     return f"an {ref.get('kind')} model"

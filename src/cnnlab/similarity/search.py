@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.errors import IndexFolderError
+from cnnlab.errors import ConfigError, IndexFolderError
 from cnnlab.similarity.embed import Embedder, embedder_for, embedder_from_reference
-from cnnlab.similarity.gallery import decode_image, load_gallery
-from cnnlab.similarity.index import EmbeddingIndex, Neighbour, describe_embedder
+from cnnlab.similarity.folder import has_index
+from cnnlab.similarity.gallery import SPLITS, decode_image, load_gallery
+from cnnlab.similarity.index import KINDS, EmbeddingIndex, Neighbour, describe_embedder
 
 GALLERY_MIN_SIZE = 64  # folder images are read at least this large, for thumbnails
+MAX_READ_SIZE = 4096  # the largest side images are read at (an index folder's read_size is held to it too)
 
 
 @dataclass
@@ -32,11 +34,12 @@ def build_index(model: str, images: str, out: str | Path, *, data_dir: str | Non
     """Embed the images that `images` names with `model` (a similarity run folder, or 'pixels') and write
     them to the index folder `out`; with `append`, add them to the index already there."""
     start = time.perf_counter()
+    check_index_options(kind=kind, split=split, image_size=image_size)
     out = Path(out)
     existing = None
-    if append and (out / "meta.json").exists():
+    if append and has_index(out):
         existing = EmbeddingIndex.load(out)
-    elif (out / "meta.json").exists():
+    elif has_index(out):
         raise IndexFolderError(f"{out} already holds an index; pass --append to add to it or choose another --out")
     if model == "pixels":
         gallery = load_gallery(images, data_dir=data_dir, split=split, image_size=image_size)
@@ -57,6 +60,16 @@ def build_index(model: str, images: str, out: str | Path, *, data_dir: str | Non
     index.add(vectors, gallery.labels, gallery.sources, gallery.images, gallery.classes)
     index.save(out)
     return BuildReport(index, n, gallery.skipped, time.perf_counter() - start)
+
+
+def check_index_options(*, kind: str = "auto", split: str = "all", image_size: int | None = None) -> None:
+    """ConfigError for an index kind, split or read size out of its choices, before anything is read."""
+    if kind not in KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if image_size is not None and not 1 <= image_size <= MAX_READ_SIZE:
+        raise ConfigError(f"--image-size must be between 1 and {MAX_READ_SIZE}, got {image_size}")
 
 
 def check_same_embedder(index: EmbeddingIndex, embedder: Embedder) -> None:
