@@ -63,8 +63,8 @@ def test_via_errors(tmp_path):
               "region_attributes": {"class": "cat"}}]
     with pytest.raises(DataError, match="polygon with 2 points is empty"):
         via_to_masks(via_project(tmp_path, empty), tmp_path / "imgs", tmp_path / "out")
-    (tmp_path / "imgs" / "a.png").unlink()
-    with pytest.raises(DataError, match="not in .*a.png"):
+    (tmp_path / "project.json").write_text(json.dumps({"k": {"filename": "b.png", "regions": []}}))
+    with pytest.raises(DataError, match="not in .*b.png"):
         via_to_masks(tmp_path / "project.json", tmp_path / "imgs", tmp_path / "out")
 
 

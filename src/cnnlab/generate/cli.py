@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import torch
 import typer
 
+from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.data.augment import parse_augment
+from cnnlab.errors import ConfigError, DataError
 from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True)
@@ -40,13 +43,12 @@ def train(
     from cnnlab.generate.config import OPTIMIZER_PRESETS, SEED_AUGMENT, GanConfig
     from cnnlab.generate.train import train_gan
 
-    if preset not in OPTIMIZER_PRESETS:
-        raise typer.BadParameter(f"preset must be one of {', '.join(OPTIMIZER_PRESETS)}")
+    check_choice("preset", preset, OPTIMIZER_PRESETS)
     d, g, b1, b2 = OPTIMIZER_PRESETS[preset]
     cfg = GanConfig(data=data, data_dir=data_dir, image_size=image_size, channels=channels, generator=generator,
-                    latent_dim=latent_dim, width=width, epochs=epochs, batch_size=batch_size, lr_d=lr_d or d,
-                    lr_g=lr_g or g,
-                    beta1=b1, beta2=b2, label_noise=label_noise,
+                    latent_dim=latent_dim, width=width, epochs=epochs, batch_size=batch_size,
+                    lr_d=d if lr_d is None else lr_d, lr_g=g if lr_g is None else lr_g, beta1=b1, beta2=b2,
+                    label_noise=label_noise,
                     augment=SEED_AUGMENT if augment == "seed" else parse_augment(augment), sample_every=sample_every,
                     features=features, precision=precision, seed=seed, device=device, max_seconds=max_seconds,
                     name=name, runs_dir=runs_dir)
@@ -55,82 +57,129 @@ def train(
         sys.exit(130)
 
 
+MAX_SAMPLES = 1024  # a 32 x 32 grid: more is not something to look at
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def output_file(out: str) -> Path:
+    """An image file to write: a known suffix, not a folder."""
+    path = Path(out)
+    if path.suffix.lower() not in GRID_SUFFIXES:
+        raise ConfigError(f"--out must be an image file ending in {', '.join(GRID_SUFFIXES)}, got {out!r}")
+    if path.is_dir():
+        raise DataError(f"--out {out} is a folder; give a file name such as {path / 'grid.png'}")
+    return path
+
+
 @app.command("sample")
-def sample(run: str = typer.Argument(..., help="a GAN run folder"), n: int = typer.Option(64, "-n"),
-           seed: int = typer.Option(0), out: str = typer.Option("samples.png"), device: str = typer.Option("auto")
-           ) -> None:
+def sample(run: str = typer.Argument(..., help="a GAN run folder"),
+           n: int = typer.Option(64, "-n", help=f"how many images (1 to {MAX_SAMPLES})"),
+           seed: int = typer.Option(0), out: str = typer.Option("samples.png", help="a .png, .jpg, .pdf or .svg"),
+           device: str = typer.Option("auto")) -> None:
     """A grid of n generated images."""
     from cnnlab.generate.latent import load_generator, render
     from cnnlab.generate.train import save_sample_grid
     from cnnlab.train import resolve_device
 
+    if isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
+        raise ConfigError(f"-n must be from 1 to {MAX_SAMPLES}, got {n}")
+    check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
+    check_device(device)
+    path = output_file(out)
     G, cfg = load_generator(run, resolve_device(device))
     z = torch.randn(n, cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
-    save_sample_grid(render(G, z), Path(out), rows=max(1, int(n ** 0.5)))
-    console.print(f"wrote {out}")
+    save_sample_grid(render(G, z), path, rows=max(1, int(n ** 0.5)))
+    console.print(f"wrote {path}")
 
 
 def _target(path: str, size: int, channels: int, fit: bool) -> torch.Tensor:
     from cnnlab.data.folders import image_tensor, open_image
-    from cnnlab.errors import DataError
 
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path} is not an image file" if file.exists() else f"{path} does not exist")
     if not fit:
-        img = open_image(Path(path))
+        img = open_image(file)
         if img.size != (size, size):
             raise DataError(f"{path} is {img.size[0]}x{img.size[1]} but the generator makes {size}x{size} images; "
                             "pass --fit to crop and resize it")
-    return image_tensor(Path(path), channels, size)
+    return image_tensor(file, channels, size)
+
+
+def output_folder(out: str) -> Path:
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--out {out} is a file; give a folder for strip.png and latent.pt")
+    return folder
 
 
 @app.command("invert")
 def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., help="the image to reproduce"),
                steps: int = typer.Option(40), lr: float = typer.Option(1.0),
                fit: bool = typer.Option(False, help="crop and resize the image to the generator's size"),
-               scale_every: int = typer.Option(0, help="also show the latent with every N-th value scaled"),
+               scale_every: int = typer.Option(0, help="also show the latent with every N-th value scaled (0: no)"),
                factor: float = typer.Option(5.0), seed: int = typer.Option(0),
-               out: str = typer.Option("inversion"), device: str = typer.Option("auto")) -> None:
+               out: str = typer.Option("inversion", help="a folder: strip.png and latent.pt go there"),
+               device: str = typer.Option("auto")) -> None:
     """Optimise a noise vector so that the generator reproduces IMAGE; saves the strip and the latent."""
     from cnnlab.generate import latent as L
-    from cnnlab.report.plots import save_image_grid
+    from cnnlab.generate.train import save_grid
     from cnnlab.train import resolve_device
+    from cnnlab.train.checkpoint import save_atomic
 
+    check_number("steps", steps, low=1, high=100_000, integer=True)
+    check_number("lr", lr, low=0, low_open=True, high=1000)
+    check_number("scale_every", scale_every, low=0, integer=True)
+    check_number("factor", factor)
+    check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
+    check_device(device)
+    folder = output_folder(out)
     G, cfg = L.load_generator(run, resolve_device(device))
     target = _target(image, cfg.image_size, cfg.channels, fit)
     result = L.invert(G, target, steps=steps, lr=lr, seed=seed)
-    folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(result.latent, folder / "latent.pt")
+    save_atomic(result.latent, folder / "latent.pt")
     images = [target, *result.strip.values()]
     labels = ["target", *(f"step {s}" for s in result.strip)]
     if scale_every:
         images.append(L.render(G, L.scale_every(result.latent, scale_every, factor).unsqueeze(0))[0])
         labels.append(f"every {scale_every}th x{factor:g}")
-    save_image_grid(torch.stack(images).unsqueeze(0), folder / "strip.png", col_labels=labels)
+    save_grid(torch.stack(images).unsqueeze(0), folder / "strip.png", col_labels=labels)
     console.print(f"MSE {result.mse[0]:.4f} -> {result.mse[-1]:.4f} in {steps} steps; wrote {folder / 'strip.png'} "
                   f"and {folder / 'latent.pt'}")
+
+
+SEED = re.compile(r"seed:(\d{1,18})")
 
 
 @app.command("interpolate")
 def interpolate(run: str = typer.Argument(...),
                 a: str = typer.Argument(..., help="an image file, a latent.pt, or seed:N"),
                 b: str = typer.Argument(..., help="an image file, a latent.pt, or seed:N"),
-                steps: int = typer.Option(8), fit: bool = typer.Option(False),
-                out: str = typer.Option("interpolation.png"), device: str = typer.Option("auto")) -> None:
+                steps: int = typer.Option(8, help="images in the row, the two ends included (2 to 100)"),
+                fit: bool = typer.Option(False), out: str = typer.Option("interpolation.png"),
+                device: str = typer.Option("auto")) -> None:
     """The grid of weighted averages between two latents (images are inverted first)."""
     from cnnlab.generate import latent as L
-    from cnnlab.report.plots import save_image_grid
+    from cnnlab.generate.train import save_grid
     from cnnlab.train import resolve_device
 
+    check_number("steps", steps, low=2, high=L.MAX_INTERPOLATION_STEPS, integer=True)
+    check_device(device)
+    path = output_file(out)
+    for item in (a, b):
+        if item.startswith("seed:") and not SEED.fullmatch(item):
+            raise ConfigError(f"{item!r}: seed:N takes a whole number N >= 0, such as seed:1")
     G, cfg = L.load_generator(run, resolve_device(device))
 
     def latent_of(item: str) -> torch.Tensor:
         if item.startswith("seed:"):
             return torch.randn(cfg.latent_dim, generator=torch.Generator().manual_seed(int(item[5:])))
-        if item.endswith(".pt"):
-            return torch.load(item, weights_only=True)
+        if Path(item).suffix.lower() == ".pt":
+            return L.load_latent(item, cfg.latent_dim)
         return L.invert(G, _target(item, cfg.image_size, cfg.channels, fit)).latent
 
     latents = L.interpolation_latents(latent_of(a), latent_of(b), steps)
     images = L.render(G, latents)
-    save_image_grid(images.unsqueeze(0), Path(out), col_labels=[f"{t:.2f}" for t in torch.linspace(0, 1, steps)])
-    console.print(f"wrote {out}")
+    save_grid(images.unsqueeze(0), path, col_labels=[f"{t:.2f}" for t in torch.linspace(0, 1, steps)])
+    console.print(f"wrote {path}")

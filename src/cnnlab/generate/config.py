@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.data.augment import AugmentConfig
+from cnnlab.errors import CnnlabError, ConfigError, RunFolderError
+from cnnlab.generate.nets import GENERATORS, SIZES
+from cnnlab.train.device import PRECISIONS
+from cnnlab.train.run import check_run_name, default_run_name
 
 # The seed's real-image augmentation: Keras RandomFlip("horizontal"), RandomZoom(0.1) and RandomRotation(0.1),
 # which is a fraction of a full turn: 0.1 * 360 = 36 degrees either way.
@@ -18,6 +23,9 @@ OPTIMIZER_PRESETS = {"seed": (1e-4, 1e-4, 0.9, 0.999), "dcgan": (2e-4, 2e-4, 0.5
 
 # The network settings a resumed run must share with the run folder's.
 NETWORK_FIELDS = ("generator", "latent_dim", "image_size", "channels", "width")
+# Keys every GAN run's config.json has had: a config.json without them is another task's.
+REQUIRED_KEYS = ("data", *NETWORK_FIELDS, "epochs", "augment")
+FEATURE_SPACES = ("auto", "efficientnet_lite0", "pixels")  # or run:CLASSIFIER_RUN
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,51 @@ class GanConfig:
     name: str | None = None
     runs_dir: str = "runs"
 
+    def __post_init__(self) -> None:
+        """Refuse values out of their choices or ranges, before any data is read or folder made."""
+        if not isinstance(self.data, str) or not self.data.strip() or self.data == "folder:":
+            raise ConfigError(f"--data must be a folder of photos, folder:PATH or DATASET[:CLASS], got {self.data!r}")
+        if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
+            raise ConfigError(f"--runs-dir must be a folder, got {self.runs_dir!r}")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise ConfigError(f"--data-dir must be a folder, got {self.data_dir!r}")
+        check_number("image_size", self.image_size, integer=True)
+        if self.image_size not in SIZES:
+            raise ConfigError(f"--image-size must be {' or '.join(map(str, SIZES))} for the DCGAN networks, "
+                              f"got {self.image_size}")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+        check_choice("generator", self.generator, GENERATORS.names())
+        check_number("latent_dim", self.latent_dim, low=1, high=4096, integer=True)
+        check_number("width", self.width, low=0, low_open=True, high=4)
+        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("batch_size", self.batch_size, low=1, high=1 << 16, integer=True)
+        check_number("lr_d", self.lr_d, low=0, low_open=True, high=10)
+        check_number("lr_g", self.lr_g, low=0, low_open=True, high=10)
+        check_number("beta1", self.beta1, low=0, high=1, high_open=True)
+        check_number("beta2", self.beta2, low=0, high=1, high_open=True)
+        check_number("label_noise", self.label_noise, low=0, high=0.5, high_open=True)  # 1 - 0.5 would meet 0 + 0.5
+        if not isinstance(self.augment, AugmentConfig):
+            raise ConfigError(f"augment must be an AugmentConfig, got {self.augment!r}")
+        check_number("sample_every", self.sample_every, low=1, integer=True)
+        check_number("health_samples", self.health_samples, low=2, high=100_000, integer=True)
+        if not isinstance(self.features, str) or not (self.features in FEATURE_SPACES or (
+                self.features.startswith("run:") and self.features[4:].strip())):
+            raise ConfigError(f"--features must be {', '.join(FEATURE_SPACES)} or run:CLASSIFIER_RUN, "
+                              f"got {self.features!r}")
+        check_choice("precision", self.precision, PRECISIONS)
+        check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
+        check_device(self.device)
+        check_number("max_seconds", self.max_seconds, low=0, low_open=True, optional=True)
+        if self.name is not None and not isinstance(self.name, str):
+            raise ConfigError(f"--name must be a folder name, got {self.name!r}")
+        check_run_name(self.name)
+
     @property
     def run_path(self) -> Path:
         data = self.data.replace("folder:", "").rstrip("/").split("/")[-1].replace(":", "-") or "folder"
-        return Path(self.runs_dir) / "generate" / (self.name or f"{self.generator}-{data}-{self.image_size}")
+        name = self.name or default_run_name(self.generator, data, str(self.image_size))
+        return Path(self.runs_dir) / "generate" / name
 
     def network(self) -> dict:
         return {k: getattr(self, k) for k in NETWORK_FIELDS}
@@ -60,4 +109,21 @@ class GanConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GanConfig:
-        return cls(**{**d, "augment": AugmentConfig(**d["augment"])})
+        """The config of a run folder's config.json; RunFolderError when it is not a GAN run's."""
+        if not isinstance(d, dict):
+            raise RunFolderError(f"config.json holds a {type(d).__name__}, not a generate run's settings")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        missing = [k for k in REQUIRED_KEYS if k not in d]
+        if unknown or missing:
+            said = "; ".join(p for p in (f"unknown keys {', '.join(unknown[:5])}" if unknown else "",
+                                         f"no {', '.join(missing)}" if missing else "") if p)
+            raise RunFolderError(f"this is not a generate (GAN) run: its config.json has {said}; "
+                                 "pass a folder of runs/generate/")
+        augment = d["augment"]
+        try:
+            if not isinstance(augment, dict):
+                raise TypeError(f"augment is {augment!r}")
+            return cls(**{**d, "augment": AugmentConfig(**augment)})
+        except (TypeError, CnnlabError) as exc:
+            raise RunFolderError(f"the config.json of this generate run has a bad value ({exc}); it was "
+                                 "edited or damaged: train the run again") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from cnnlab.data.datasets import DataConfig, load_dataset
+from cnnlab.data.datasets import DATASETS, DataConfig, load_dataset
 from cnnlab.data.folders import collect_image_paths, load_images
 from cnnlab.data.images import ImageData, convert_channels
 from cnnlab.errors import DataError
@@ -24,14 +24,26 @@ class RealImages:
     skipped: list[tuple[str, str]]  # (path, reason) of unreadable files
 
 
+def check_source(source: str) -> Path | None:
+    """The folder `source` names, or None for a registered DATASET[:CLASS]; DataError (UnknownNameError) for
+    neither, so that a typo is named before a run folder is made."""
+    path = Path(source[len("folder:"):] if source.startswith("folder:") else source).expanduser()
+    if path.is_dir():
+        return path
+    if source.startswith("folder:") or "/" in source or "\\" in source or source.startswith(("~", ".")):
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"image folder {path} {what}; --data takes a folder of photos, folder:PATH or "
+                        "DATASET[:CLASS] such as cifar10:cat")
+    DATASETS.get(source.partition(":")[0])
+    return None
+
+
 def load_real_images(source: str, *, data_dir: str | None, image_size: int, channels: int = 3) -> RealImages:
     """`source`: a folder (searched recursively), folder:PATH, or DATASET[:CLASS] (e.g. cifar10:cat, read
     from data_dir; the training split, all of it)."""
-    path = Path(source[len("folder:"):] if source.startswith("folder:") else source).expanduser()
-    if path.is_dir():
+    path = check_source(source)
+    if path is not None:
         real = _from_folder(path, image_size, channels)
-    elif source.startswith("folder:"):
-        raise DataError(f"image folder {path} does not exist")
     else:
         real = _from_dataset(source, data_dir, image_size, channels)
     if len(real.images) < MIN_IMAGES:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, RunFolderError
 from cnnlab.models import model_from_spec
 from cnnlab.train import RunDir
 
@@ -55,12 +55,14 @@ def feature_space(name: str, channels: int, device: torch.device) -> FeatureSpac
     if name in ("auto", "pixels"):
         return FeatureSpace("raw pixels pooled to 16x16 (no pretrained weights here)", None, device)
     if name.startswith("run:"):
-        run = RunDir.open(name[4:])
+        run = RunDir.open(name[4:], task="classify")
         ckpt = run.load_checkpoint(best=True)
-        if "spec" not in ckpt:
-            raise CnnlabError(f"{run.path} is not a classifier run; train one with `cnnlab classify train`")
-        net = model_from_spec(ckpt["spec"])
-        net.load_state_dict(ckpt["model"])
+        try:
+            net = model_from_spec(ckpt["spec"])
+            net.load_state_dict(ckpt["model"])
+        except (KeyError, TypeError, ValueError, RuntimeError, CnnlabError):
+            raise RunFolderError(f"{run.path} is not a classifier run (its checkpoint holds no classifier); "
+                                 "train one with `cnnlab classify train`") from None
         return FeatureSpace(f"penultimate layer of the classifier {ckpt['spec']['name']} in {run.path}",
                             net.to(device).eval(), device)
     raise CnnlabError(f"unknown feature space {name!r}; use auto, efficientnet_lite0, pixels or run:PATH")

@@ -5,9 +5,11 @@ and the run folder are the shared engine's."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +18,7 @@ from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import RunFolderError, TrainingDiverged
 from cnnlab.generate.config import GanConfig
-from cnnlab.generate.data import load_real_images
+from cnnlab.generate.data import check_source, load_real_images
 from cnnlab.generate.health import FeatureSpace, diversity_ratio, feature_space
 from cnnlab.generate.nets import Discriminator, create_generator
 from cnnlab.report.plots import save_image_grid
@@ -119,6 +121,10 @@ def open_run(cfg: GanConfig, resume: bool, overwrite: bool) -> tuple[RunDir, Gan
 def train_gan(cfg: GanConfig, *, resume: bool = False, overwrite: bool = False,
               callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> GanResult:
     """Train `cfg` into its run folder (with resume, continuing from its last checkpoint exactly)."""
+    if not resume:  # a typo in --data or --features is named before a run folder is made
+        check_source(cfg.data)
+        if cfg.features.startswith("run:"):
+            RunDir.open(cfg.features[4:], task="classify")
     run, cfg, ckpt = open_run(cfg, resume, overwrite)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
@@ -211,10 +217,20 @@ def finish_epoch(trainer: GanTrainer, run: RunDir, history: list[dict]) -> None:
     run.write_metrics(history)
 
 
+def save_grid(grid: torch.Tensor, path, **labels) -> None:
+    """save_image_grid (grid (R, K, C, S, S) in [0, 1]) written to a temporary file beside `path`, then renamed:
+    an interrupted write never leaves half an image."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    save_image_grid(grid, tmp, **labels)
+    os.replace(tmp, path)
+
+
 def save_sample_grid(images: torch.Tensor, path, rows: int = FIXED_SAMPLES[0]) -> None:
-    """(N, C, S, S) in [0, 1] -> a PNG of `rows` rows."""
+    """(N, C, S, S) in [0, 1] -> a PNG of `rows` rows, blank (white) cells filling the last one."""
     cols = -(-len(images) // rows)
     pad = rows * cols - len(images)
     if pad:
         images = torch.cat([images, torch.ones(pad, *images.shape[1:])])
-    save_image_grid(images.view(rows, cols, *images.shape[1:]), path)
+    save_grid(images.view(rows, cols, *images.shape[1:]), path)

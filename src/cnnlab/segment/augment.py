@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from cnnlab.checks import check_number
+from cnnlab.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class JointAugment:
@@ -20,6 +23,14 @@ class JointAugment:
     rotation: float = 10.0  # degrees either way
     zoom: float = 0.1  # relative scale either way
     shift: float = 0.1  # fraction of the side
+
+    def __post_init__(self) -> None:
+        for flag in ("hflip", "vflip"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"augment {flag} must be true or false, got {getattr(self, flag)!r}")
+        check_number("rotation", self.rotation, low=0, high=180)
+        check_number("zoom", self.zoom, low=0, high=1, high_open=True)
+        check_number("shift", self.shift, low=0, high=1, high_open=True)
 
     @property
     def enabled(self) -> bool:

@@ -35,12 +35,17 @@ def train(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet
 
 @app.command("predict")
 def predict(run: str = typer.Argument(..., help="a segment run folder"),
-            images: list[str] = typer.Argument(..., help="image files or folders"),
-            out: str = typer.Option("predictions", "--out")) -> None:
-    """A mask PNG at each image's own size and a coloured overlay."""
+            images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
+            out: str = typer.Option("predictions", "--out", help="folder for STEM_mask.png and STEM_overlay.png"),
+            overwrite: bool = typer.Option(False, help="replace outputs that exist already in --out")) -> None:
+    """A mask PNG at each image's own size and a coloured overlay.
+
+    Each image gets STEM_mask.png (class indices, with a palette) and STEM_overlay.png in --out. Images that
+    share a file stem (a/x.png and b/x.png) get x, x-2, x-3, ... in the order given, so that no output
+    overwrites another; files that exist already in --out are never replaced unless --overwrite is given."""
     from cnnlab.segment.predict import predict_images
 
-    for r in predict_images(run, images, out):
+    for r in predict_images(run, images, out, overwrite=overwrite):
         shares = ", ".join(f"{k} {v:.0%}" for k, v in r["share"].items())
         console.print(f"{r['path']} -> {r['mask']} ({shares})")
 
@@ -50,7 +55,10 @@ def via_to_masks(project: str = typer.Argument(..., help="a VIA project or regio
                  images: str = typer.Option(..., "--images", help="folder with the annotated images"),
                  out: str = typer.Option(..., "--out"),
                  attribute: str = typer.Option("class", help="the region attribute that names the class")) -> None:
-    """Turn VIA regions into mask PNGs: OUT/images, OUT/masks, OUT/classes.txt (train with folder:OUT)."""
+    """Turn VIA regions into mask PNGs: OUT/images, OUT/masks, OUT/classes.txt (train with folder:OUT).
+
+    Only files inside --images are read (a file name that leads out of it is refused) and only files inside
+    --out are written."""
     from cnnlab.segment.via import via_to_masks as convert
 
     folder = convert(project, images, out, attribute)
@@ -67,16 +75,20 @@ def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-p
             out: str = typer.Option(None, help="where compare.json goes (default RUNS_DIR/segment/NAME-compare.json)")
             ) -> None:
     """Frozen vs fine-tuned encoder, with and without dropout, and a random encoder: mIoU, Dice, s/epoch."""
-    import json
     from pathlib import Path
 
     from cnnlab.cliutil import print_table
+    from cnnlab.errors import DataError
     from cnnlab.segment.compare import compare_segmentation
+    from cnnlab.train.run import write_json_atomic
 
     base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE, epochs=epochs,
                          batch_size=batch_size, seed=seed, name=name, runs_dir=runs_dir)
-    rows = compare_segmentation(base, finetune_epochs, overwrite=overwrite)
     path = Path(out) if out else Path(runs_dir) / "segment" / f"{name}-compare.json"
-    path.write_text(json.dumps(rows, indent=2))
+    if path.is_dir():  # said now, not after five trainings
+        raise DataError(f"--out {path} is a folder; give a file name such as {path / 'compare.json'}")
+    rows = compare_segmentation(base, finetune_epochs, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, rows)
     print_table(rows, "segmentation")
     console.print(f"wrote {path}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cnnlab.checks import check_number
 from cnnlab.segment.train import SegmentConfig, train_unet
 from cnnlab.train.run import console
 
 
 def compare_configs(base: SegmentConfig, finetune_epochs: int) -> list[SegmentConfig]:
-    """Same data and epochs: frozen, frozen then fine-tuned, both with dropout 0.5, and a random encoder."""
+    """Same data and epochs: frozen, frozen then fine-tuned, both with dropout 0.5, and a random encoder.
+    All five are built (so checked) before any of them trains."""
+    check_number("finetune_epochs", finetune_epochs, low=0, integer=True)
     name = base.name or "seg"
     total = base.epochs + finetune_epochs
     frozen = replace(base, epochs=total, finetune_epochs=0, dropout=0.0, name=f"{name}-frozen")

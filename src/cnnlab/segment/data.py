@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnnlab.data.folders import IMAGE_SUFFIXES, open_image
 from cnnlab.errors import DataError
@@ -53,45 +53,85 @@ def pair_files(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     return [(a[k], b[k]) for k in sorted(a)]
 
 
+def open_mask(path: Path) -> Image.Image:
+    """A mask file decoded and turned upright (EXIF), as its image is; its values are left alone."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)  # a rotation or flip moves indices, never changes them
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise DataError(f"cannot read mask {path}: {exc}") from exc
+
+
+def mask_values(img: Image.Image, path: Path) -> np.ndarray:
+    """The class indices of a decoded mask (H, W), int64. Masks are never converted the way photos are: an
+    8- or 16-bit gray value, or a palette image's index, is the class; a colour mask needs palette.json."""
+    mode = img.mode
+    if mode in ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N"):
+        values = np.asarray(img).astype(np.int64)
+    elif mode in ("LA", "PA"):
+        values = np.asarray(img)[..., 0].astype(np.int64)  # the alpha channel is not a class
+    elif mode == "1":
+        values = np.asarray(img).astype(np.int64)  # black 0, white 1
+    elif mode == "F":
+        values = np.asarray(img)
+        if not (np.isfinite(values).all() and (values == np.round(values)).all()):
+            raise DataError(f"mask {path} holds fractional values; masks hold whole class indices")
+        values = values.astype(np.int64)
+    else:
+        rgb = np.asarray(img.convert("RGB"))
+        if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+            raise DataError(f"mask {path} is a colour ({mode}) image; colour masks need a palette.json beside "
+                            'images/ and masks/ ({"classes": [...], "colors": [[r, g, b], ...]}), or save the masks '
+                            "as class indices in a gray or palette PNG")
+        values = rgb[..., 0].astype(np.int64)
+    if values.size and values.min() < 0:
+        raise DataError(f"mask {path} holds negative values; masks hold class indices 0, 1, 2, ...")
+    return values
+
+
 def read_mask(path: Path, palette: dict[tuple[int, int, int], int] | None = None) -> np.ndarray:
-    """A mask file as class indices (H, W)."""
-    with Image.open(path) as img:
-        if palette is not None:
-            rgb = np.asarray(img.convert("RGB"))
-            out = np.full(rgb.shape[:2], 255, np.uint8)
-            for color, index in palette.items():
-                out[(rgb == color).all(-1)] = index
-            if (out == 255).any():
-                bad = {tuple(c) for c in rgb[out == 255][:5]}
-                raise DataError(f"mask {path} has colours not in the palette: {sorted(bad)}")
-            return out
-        return np.asarray(img.convert("L") if img.mode not in ("L", "P", "I") else img).astype(np.int64)
+    """A mask file as class indices (H, W), int64."""
+    img = open_mask(path)
+    if palette is None:
+        return mask_values(img, path)
+    rgb = np.asarray(img.convert("RGB"))
+    out = np.full(rgb.shape[:2], -1, np.int64)
+    for color, index in palette.items():
+        out[(rgb == color).all(-1)] = index
+    if (out < 0).any():
+        bad = {tuple(int(v) for v in c) for c in rgb[out < 0][:5]}
+        raise DataError(f"mask {path} has colours not in the palette: {sorted(bad)}")
+    return out
 
 
 def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str], image_size: int, *,
                value_map: dict[int, int] | None = None, palette=None) -> MaskData:
-    """Decode, check and resize (image, mask) pairs into a MaskData."""
+    """Decode, check and resize (image, mask) pairs into a MaskData. Mask values are class indices, or keys of
+    `value_map`; any other value is an error that names it and its files."""
     images, masks = [], []
     bad: dict[int, list[str]] = {}
-    gray = True
     for image_path, mask_path in pairs:
-        img = open_image(image_path)
+        img = open_image(image_path)  # upright, 16-bit scaled, palette/alpha/CMYK converted: L or RGB
         mask = read_mask(mask_path, palette)
         if (img.size[1], img.size[0]) != mask.shape:
             raise DataError(f"{image_path.name} is {img.size[0]}x{img.size[1]} but its mask {mask_path.name} is "
                             f"{mask.shape[1]}x{mask.shape[0]}")
-        if value_map is not None:
-            mask = np.vectorize(lambda v: value_map.get(int(v), 10_000))(mask) if mask.size else mask
-        for v in np.unique(mask[mask >= len(classes)]):
+        values = np.unique(mask)
+        allowed = np.array(sorted(value_map)) if value_map is not None else np.arange(len(classes))
+        for v in values[~np.isin(values, allowed)]:
             bad.setdefault(int(v), []).append(mask_path.name)
-        gray = gray and img.mode in ("L", "I", "I;16", "1")
+        if value_map is not None and not bad:
+            lut = np.zeros(int(values.max(initial=0)) + 1, np.int64)
+            for key, index in value_map.items():
+                if key < len(lut):
+                    lut[key] = index
+            mask = lut[mask]
         images.append(img)
         masks.append(Image.fromarray(mask.astype(np.uint8 if mask.max(initial=0) < 256 else np.int32)))
     if bad:
-        found = "; ".join(f"value {v} in {', '.join(f[:3])}" + (f" and {len(f) - 3} more" if len(f) > 3 else "")
-                          for v, f in sorted(bad.items()))
-        raise DataError(f"mask values outside the {len(classes)} classes {classes}: {found}")
-    mode = "L" if gray else "RGB"
+        raise DataError(f"mask values outside the {len(classes)} classes {classes}: {stray_values(bad)}")
+    mode = "L" if all(im.mode == "L" for im in images) else "RGB"
     x = np.stack([np.asarray(im.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR))
                   for im in images])
     y = np.stack([np.asarray(m.resize((image_size, image_size), Image.Resampling.NEAREST)) for m in masks])
@@ -100,24 +140,97 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str], image_size: i
                     torch.from_numpy(y.astype(np.int64)), classes, [str(p) for p, _ in pairs])
 
 
+def stray_values(bad: dict[int, list[str]], shown: int = 5) -> str:
+    """'value 7 in b.png; value 9 in c.png, d.png, e.png and 2 more' for a few values."""
+    parts = [f"value {v} in {', '.join(f[:3])}" + (f" and {len(f) - 3} more" if len(f) > 3 else "")
+             for v, f in sorted(bad.items())[:shown]]
+    return "; ".join(parts) + (f"; and {len(bad) - shown} more values" if len(bad) > shown else "")
+
+
+def read_classes(path: Path) -> list[str]:
+    """classes.txt: one class name per line, line k naming mask value k."""
+    try:
+        classes = [c.strip() for c in path.read_text(encoding="utf-8").splitlines() if c.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path} as text ({exc}); it holds one class name per line") from None
+    doubled = sorted({c for c in classes if classes.count(c) > 1})
+    if len(classes) < 2 or doubled:
+        said = f"names {', '.join(doubled)} twice" if doubled else f"names {len(classes)} class(es)"
+        raise DataError(f"{path} {said}; it holds one distinct class name per line, at least two (line k names "
+                        "mask value k)")
+    return classes
+
+
+def read_palette(path: Path) -> tuple[list[str], dict[tuple[int, int, int], int]]:
+    """palette.json: {"classes": [names], "colors": [[r, g, b] per class]} -> (classes, colour -> index)."""
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read {path} as JSON ({exc})") from None
+    classes = spec.get("classes") if isinstance(spec, dict) else None
+    colors = spec.get("colors") if isinstance(spec, dict) else None
+    ok = (isinstance(classes, list) and isinstance(colors, list) and 2 <= len(classes) == len(colors)
+          and all(isinstance(c, str) and c.strip() for c in classes) and len(set(classes)) == len(classes)
+          and all(isinstance(c, list) and len(c) == 3 and all(type(v) is int and 0 <= v <= 255 for v in c)
+                  for c in colors))
+    if not ok or len({tuple(c) for c in colors}) != len(colors):
+        raise DataError(f'{path} must be {{"classes": [name, ...], "colors": [[r, g, b], ...]}}: at least two '
+                        "distinct class names and one distinct colour (three whole numbers 0-255) for each")
+    return classes, {tuple(c): i for i, c in enumerate(colors)}
+
+
+MAX_INFERRED_CLASSES = 64  # more distinct values without classes.txt are most likely gray pictures, not masks
+
+
+def infer_classes(found: dict[Path, dict[int, int]], root: Path) -> tuple[list[str], dict[int, int] | None]:
+    """Classes of masks without classes.txt (`found`: mask file -> {value: pixels}): binary 0/255 masks, or
+    class indices 0, 1, 2, ... with no gap (class 0 may be unused). Of the two readings, the one that leaves
+    fewer pixels unexplained names the stray values and their files; they never become classes."""
+    pixels: dict[int, int] = {}
+    for counts in found.values():
+        for v, n in counts.items():
+            pixels[v] = pixels.get(v, 0) + n
+    run = 0 if 0 in pixels else 1  # indices: the unbroken run 0 (or 1), 1, 2, ...
+    while run + 1 in pixels:
+        run += 1
+    binary_bad = {v for v in pixels if v not in (0, 255)}
+    if not binary_bad:
+        return ["0", "255"], {0: 0, 255: 1}
+    index_bad = {v for v in pixels if v > run}
+    looks_binary = 255 in pixels and sum(pixels[v] for v in binary_bad) < sum(pixels[v] for v in index_bad)
+    strays = binary_bad if looks_binary else index_bad
+    if strays:
+        bad = {v: sorted(p.name for p, counts in found.items() if v in counts) for v in sorted(strays)}
+        kind = "binary 0/255 masks" if looks_binary else f"class indices 0 to {run}"
+        raise DataError(f"the masks in {root / 'masks'} look like {kind}, but some hold other values: "
+                        f"{stray_values(bad)}. Fix those masks, or add {root / 'classes.txt'} (one class name per "
+                        "line, line k naming mask value k) if those values are classes")
+    if run + 1 > MAX_INFERRED_CLASSES:
+        raise DataError(f"the masks in {root / 'masks'} hold {len(pixels)} different values (0 to {run}): they "
+                        "look like gray pictures, not class masks. Masks hold class indices 0, 1, 2, ... (up to "
+                        f"{MAX_INFERRED_CLASSES} classes without classes.txt); add {root / 'classes.txt'} (one "
+                        "class name per line, line k naming value k) for more")
+    return [str(v) for v in range(run + 1)], None
+
+
 def read_mask_folder(root: Path, image_size: int) -> MaskData:
     """root/images/* and root/masks/* (same names). Classes from root/classes.txt (one per line), colours
-    from root/palette.json ({"classes": [...], "colors": [[r, g, b], ...]}); 0/255 masks become binary."""
+    from root/palette.json ({"classes": [...], "colors": [[r, g, b], ...]}); without either, 0/255 masks are
+    binary and other masks hold class indices 0, 1, 2, ... (a value that fits neither is an error)."""
     root = Path(root)
     pairs = pair_files(root / "images", root / "masks")
-    palette = None
     if (root / "palette.json").is_file():
-        spec = json.loads((root / "palette.json").read_text())
-        classes = list(spec["classes"])
-        palette = {tuple(c): i for i, c in enumerate(spec["colors"])}
+        classes, palette = read_palette(root / "palette.json")
         return load_pairs(pairs, classes, image_size, palette=palette)
-    values = np.unique(np.concatenate([np.unique(read_mask(m)) for _, m in pairs]))
+    found = {m: dict(zip(*(a.tolist() for a in np.unique(read_mask(m), return_counts=True)), strict=True))
+             for _, m in pairs}
     if (root / "classes.txt").is_file():
-        classes = [c.strip() for c in (root / "classes.txt").read_text().splitlines() if c.strip()]
-        return load_pairs(pairs, classes, image_size)
-    if set(values.tolist()) <= {0, 255}:
-        return load_pairs(pairs, ["0", "255"], image_size, value_map={0: 0, 255: 1})
-    return load_pairs(pairs, [str(v) for v in range(int(values.max()) + 1)], image_size)
+        classes = read_classes(root / "classes.txt")
+        values = set().union(*found.values())
+        binary = len(classes) == 2 and 255 in values and values <= {0, 255}  # 0/255 masks with two names
+        return load_pairs(pairs, classes, image_size, value_map={0: 0, 255: 1} if binary else None)
+    classes, value_map = infer_classes(found, root)
+    return load_pairs(pairs, classes, image_size, value_map=value_map)
 
 
 def read_isbi(root: Path, image_size: int) -> MaskData:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,19 +10,39 @@ import torch
 from PIL import Image
 
 from cnnlab.data.folders import collect_image_paths, open_image
+from cnnlab.errors import CnnlabError, DataError, RunFolderError
 from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
 from cnnlab.train import RunDir
 
 # Distinct colours for up to 8 classes, then a repeat; class 0 is drawn transparent in overlays.
 PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240)]
+OUTPUTS = ("_mask.png", "_overlay.png")  # written per image, after its output stem
 
 
 def load_unet(run_path: str | Path) -> tuple[UNet, list[str]]:
-    ckpt = RunDir.open(run_path).load_checkpoint(best=True)
-    model = unet_from_spec(ckpt["spec"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), list(ckpt["classes"])
+    """The best U-Net of a segment run folder and its class names; RunFolderError for any other folder."""
+    from cnnlab.segment.train import SegmentConfig
+
+    run = RunDir.open(run_path, task="segment")
+    try:
+        SegmentConfig.from_dict(run.read_json("config.json"))  # another task's folder is named as such
+    except RunFolderError as exc:
+        raise RunFolderError(f"{run.path}: {exc}") from None
+    if not run.best_checkpoint.is_file():
+        raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing); train it with "
+                             "`cnnlab segment train`, or continue it with --resume")
+    ckpt = run.load_checkpoint(best=True)
+    try:
+        model = unet_from_spec(ckpt["spec"])
+        model.load_state_dict(ckpt["model"])
+        classes = [str(c) for c in ckpt["classes"]]
+        if len(classes) != model.spec.num_classes:
+            raise ValueError(f"{len(classes)} class names for {model.spec.num_classes} outputs")
+    except (KeyError, TypeError, ValueError, RuntimeError, CnnlabError) as exc:
+        raise RunFolderError(f"{run.best_checkpoint} is not a U-Net checkpoint of cnnlab segment "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    return model.eval(), classes
 
 
 @torch.no_grad()
@@ -35,26 +56,71 @@ def predict_file(model: UNet, path: Path) -> tuple[np.ndarray, Image.Image]:
     return logits.argmax(1)[0].cpu().numpy().astype(np.uint8), img
 
 
+def save_png(img: Image.Image, path: Path) -> None:
+    """A PNG written to a temporary file beside `path`, then renamed: never half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    img.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
 def save_prediction(mask: np.ndarray, img: Image.Image, out: Path, stem: str) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    mask_img = Image.fromarray(mask, mode="L").convert("P")
+    mask_img = Image.fromarray(mask).convert("P")  # uint8 (H, W): class indices, drawn through the palette
     flat = [c for color in (PALETTE * 32)[:256] for c in color]
     mask_img.putpalette(flat)
     mask_path, overlay_path = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
-    mask_img.save(mask_path)
+    save_png(mask_img, mask_path)
     colors = np.array(PALETTE * 32, np.uint8)[mask]
     base = np.asarray(img.convert("RGB"), np.float32)
     alpha = np.where(mask[..., None] > 0, 0.5, 0.0)
-    Image.fromarray((base * (1 - alpha) + colors * alpha).astype(np.uint8)).save(overlay_path)
+    save_png(Image.fromarray((base * (1 - alpha) + colors * alpha).astype(np.uint8)), overlay_path)
     return mask_path, overlay_path
 
 
-def predict_images(run_path: str | Path, inputs: list[str], out: str | Path) -> list[dict]:
+def output_stems(paths: list[Path]) -> list[str]:
+    """One output name per image: its file stem, and STEM-2, STEM-3, ... for a later image whose stem is
+    taken (compared ignoring case, as some file systems do), so that no two images share an output."""
+    used: set[str] = set()
+    stems = []
+    for path in paths:
+        stem, k = path.stem, 1
+        while stem.casefold() in used:
+            k += 1
+            stem = f"{path.stem}-{k}"
+        used.add(stem.casefold())
+        stems.append(stem)
+    return stems
+
+
+def plan_outputs(inputs: list[str], out: Path, overwrite: bool) -> list[tuple[Path, str]]:
+    """(image, output stem) for every image found; refuses an --out that is a file, and outputs that exist
+    already (files cnnlab did not write in this call) unless `overwrite`."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; give a folder for the masks and overlays")
+    unique: dict[Path, Path] = {}
+    for path in collect_image_paths(inputs):  # each image once, however often it was named
+        unique.setdefault(path.resolve(), path)
+    paths = list(unique.values())
+    plan = list(zip(paths, output_stems(paths), strict=True))
+    if not overwrite:
+        taken = [out / f"{stem}{kind}" for _, stem in plan for kind in OUTPUTS
+                 if (out / f"{stem}{kind}").exists() or (out / f"{stem}{kind}").is_symlink()]
+        if taken:
+            raise DataError(f"{len(taken)} output file(s) exist already in {out} (e.g. {taken[0].name}); cnnlab "
+                            "does not overwrite them: choose another --out, or pass --overwrite to replace them")
+    return plan
+
+
+def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, overwrite: bool = False
+                   ) -> list[dict]:
+    """Masks and overlays of every image in `inputs` (files or folders) in `out`: STEM_mask.png (class
+    indices, with a palette) and STEM_overlay.png; see output_stems for images that share a stem."""
+    out = Path(out)
     model, classes = load_unet(run_path)
     results = []
-    for path in collect_image_paths(inputs):
+    for path, stem in plan_outputs(inputs, out, overwrite):
         mask, img = predict_file(model, path)
-        mask_path, overlay_path = save_prediction(mask, img, Path(out), path.stem)
+        mask_path, overlay_path = save_prediction(mask, img, out, stem)
         share = {classes[c]: float((mask == c).mean()) for c in np.unique(mask)}
         results.append({"path": str(path), "mask": str(mask_path), "overlay": str(overlay_path), "share": share})
     return results

@@ -3,15 +3,16 @@ and the seed's display (input / true mask / predicted mask) for fixed validation
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnlab.checks import check_device, check_number
 from cnnlab.data.loader import batch_count, epoch_batches
-from cnnlab.errors import DataError
+from cnnlab.errors import CnnlabError, ConfigError, DataError, RunFolderError, UnknownNameError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import plot_history, save_image_grid
 from cnnlab.segment.augment import NONE, JointAugment, joint_augment
@@ -19,6 +20,7 @@ from cnnlab.segment.data import LAYOUTS, MaskData
 from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import UNet, create_unet
 from cnnlab.train import FitConfig, FitState, PhaseConfig, RunDir, StepResult, fit, resolve_device, seed_everything
+from cnnlab.train.run import check_run_name, default_run_name
 
 
 @dataclass(frozen=True)
@@ -41,29 +43,116 @@ class SegmentConfig:
     name: str | None = None
     runs_dir: str = "runs"
 
+    def __post_init__(self) -> None:
+        """Refuse values out of their choices or ranges, before any data is read or folder made."""
+        check_data_spec(self.data)
+        check_number("image_size", self.image_size, low=32, high=MAX_IMAGE_SIZE, integer=True)
+        if self.image_size % 32:
+            raise ConfigError(f"--image-size must be a multiple of 32 for the U-Net; use "
+                              f"{-(-self.image_size // 32) * 32}")
+        check_encoder(self.encoder)
+        if not isinstance(self.pretrained, bool):
+            raise ConfigError(f"pretrained must be true or false, got {self.pretrained!r}")
+        if self.weights is not None and (not isinstance(self.weights, str) or not self.weights.strip()):
+            raise ConfigError(f"--weights must be a file, got {self.weights!r}")
+        check_number("dropout", self.dropout, low=0, high=1, high_open=True)
+        if not isinstance(self.augment, JointAugment):
+            raise ConfigError(f"augment must be a JointAugment, got {self.augment!r}")
+        check_number("val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
+        check_number("epochs", self.epochs, low=0, integer=True)
+        check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
+        if self.epochs + self.finetune_epochs < 1:
+            raise ConfigError("--epochs and --finetune-epochs are both 0: give at least one epoch to train")
+        check_number("lr", self.lr, low=0, low_open=True, high=10)
+        check_number("finetune_lr", self.finetune_lr, low=0, low_open=True, high=10)
+        check_number("batch_size", self.batch_size, low=2, high=1 << 16, integer=True)  # BatchNorm needs 2
+        check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
+        check_device(self.device)
+        if self.name is not None and not isinstance(self.name, str):
+            raise ConfigError(f"--name must be a folder name, got {self.name!r}")
+        check_run_name(self.name)
+        if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
+            raise ConfigError(f"--runs-dir must be a folder, got {self.runs_dir!r}")
+
     @property
     def run_path(self) -> Path:
-        return Path(self.runs_dir) / "segment" / (self.name or f"unet-{self.encoder}-{self.data.split(':')[0]}")
+        return Path(self.runs_dir) / "segment" / (self.name or default_run_name("unet", self.encoder,
+                                                                                self.data.split(":")[0]))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     def fit_config(self) -> FitConfig:
-        phases = (PhaseConfig("frozen", self.epochs, "adam", self.lr, train="head"),
-                  PhaseConfig("finetune", self.finetune_epochs, "adam", self.finetune_lr, train="all",
-                              freeze_norm_stats=self.pretrained or bool(self.weights)))
-        return FitConfig(batch_size=self.batch_size, seed=self.seed, device=self.device,
-                         phases=tuple(p for p in phases if p.epochs > 0))
+        phases = []
+        if self.epochs:
+            phases.append(PhaseConfig("frozen", self.epochs, "adam", self.lr, train="head"))
+        if self.finetune_epochs:
+            phases.append(PhaseConfig("finetune", self.finetune_epochs, "adam", self.finetune_lr, train="all",
+                                      freeze_norm_stats=self.pretrained or bool(self.weights)))
+        return FitConfig(batch_size=self.batch_size, seed=self.seed, device=self.device, phases=tuple(phases))
 
     @classmethod
     def from_dict(cls, d: dict) -> SegmentConfig:
-        return cls(**{**d, "augment": JointAugment(**d["augment"])})
+        """The config of a run folder's config.json; RunFolderError when it is not a segment run's."""
+        if not isinstance(d, dict):
+            raise RunFolderError(f"config.json holds a {type(d).__name__}, not a segment run's settings")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        missing = [k for k in REQUIRED_KEYS if k not in d]
+        if unknown or missing:
+            said = "; ".join(p for p in (f"unknown keys {', '.join(unknown[:5])}" if unknown else "",
+                                         f"no {', '.join(missing)}" if missing else "") if p)
+            raise RunFolderError(f"this is not a segment run: its config.json has {said}; pass a folder of "
+                                 "runs/segment/")
+        try:
+            if not isinstance(d["augment"], dict):
+                raise TypeError(f"augment is {d['augment']!r}")
+            return cls(**{**d, "augment": JointAugment(**d["augment"])})
+        except (TypeError, CnnlabError) as exc:
+            raise RunFolderError(f"the config.json of this segment run has a bad value ({exc}); it was edited or "
+                                 "damaged: train the run again") from None
+
+
+# Keys every segment run's config.json has had: a config.json without them is another task's.
+REQUIRED_KEYS = ("data", "image_size", "encoder", "epochs", "finetune_epochs", "augment")
+MAX_IMAGE_SIZE = 2048
+MIN_IMAGES = 3  # two to train on (BatchNorm needs a pair), one to validate
+
+
+def check_data_spec(spec: str) -> None:
+    """'digits', or LAYOUT:PATH with LAYOUT one of folder, isbi, oxford-pet (the path is checked when read)."""
+    layout, _, path = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if spec != "digits" and (layout not in LAYOUTS or not path.strip()):
+        raise ConfigError(f"--data must be digits or one of {', '.join(f'{k}:PATH' for k in LAYOUTS)}; got {spec!r}")
+
+
+def check_encoder(name: str) -> None:
+    import difflib
+
+    import timm
+
+    known = timm.list_models()
+    if not isinstance(name, str) or name not in known:
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+        raise UnknownNameError(f"Unknown encoder {name!r}." + (f" Did you mean {', '.join(close)}?" if close else "")
+                               + " Use a timm CNN such as efficientnet_lite0, mobilenetv2_100, resnet18 or resnet34.")
+
+
+def check_data_folder(spec: str) -> None:
+    """The folder of LAYOUT:PATH exists: a typo is named before a run folder is made."""
+    if spec != "digits":
+        path = Path(spec.partition(":")[2]).expanduser()
+        if not path.is_dir():
+            raise DataError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}; --data takes "
+                            f"{', '.join(f'{k}:PATH' for k in LAYOUTS)} with PATH a folder")
 
 
 def load_mask_data(spec: str, image_size: int) -> MaskData:
     """'digits', or LAYOUT:PATH with LAYOUT one of folder, isbi, oxford-pet."""
+    check_data_spec(spec)
     if spec == "digits":
         return digit_strokes(image_size)
+    check_data_folder(spec)
     layout, _, path = spec.partition(":")
-    if layout not in LAYOUTS or not path:
-        raise DataError(f"--data must be digits or one of {', '.join(f'{k}:PATH' for k in LAYOUTS)}; got {spec!r}")
     return LAYOUTS[layout](Path(path).expanduser(), image_size)
 
 
@@ -123,7 +212,7 @@ def finalize_metrics(num_classes: int):
 
 def split(data: MaskData, fraction: float, seed: int) -> tuple[MaskData, MaskData]:
     order = np.random.default_rng(seed).permutation(len(data))
-    held = max(1, round(len(data) * fraction))
+    held = min(max(1, round(len(data) * fraction)), len(data) - 2)  # at least two left to train on
     return data.subset(np.sort(order[held:])), data.subset(np.sort(order[:held]))
 
 
@@ -135,6 +224,10 @@ def predict_masks(model: UNet, x: torch.Tensor) -> torch.Tensor:
 
 def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = False, callbacks=()) -> dict:
     """Train `cfg` into its run folder; returns the summary (validation mIoU, Dice, seconds per epoch)."""
+    if not resume:  # a typo in --data or --weights is named before a run folder is made
+        check_data_folder(cfg.data)
+        if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
+            raise DataError(f"--weights {cfg.weights} is not a file")
     run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
     checkpoint = None
     if resume:
@@ -144,7 +237,11 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
         run.write_json("config.json", asdict(cfg))
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    train_set, val_set = split(load_mask_data(cfg.data, cfg.image_size), cfg.val_fraction, cfg.seed)
+    data = load_mask_data(cfg.data, cfg.image_size)
+    if len(data) < MIN_IMAGES:
+        raise DataError(f"{cfg.data} has {len(data)} image(s) with masks; training and validation need at least "
+                        f"{MIN_IMAGES}")
+    train_set, val_set = split(data, cfg.val_fraction, cfg.seed)
     classes = train_set.classes
     model = create_unet(cfg.encoder, len(classes), in_channels=train_set.images.shape[1], image_size=cfg.image_size,
                         dropout=cfg.dropout, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
