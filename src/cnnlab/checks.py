@@ -32,9 +32,14 @@ def check_number(field: str, value, *, low: float | None = None, high: float | N
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
     if bad_low or bad_high:
-        left = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
-        right = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+        left = "" if low is None else f"{'>' if low_open else '>='} {_plain(low)}"
+        right = "" if high is None else f"{'<' if high_open else '<='} {_plain(high)}"
         raise ConfigError(f"{option(field)} must be {' and '.join(p for p in (left, right) if p)}, got {value!r}")
+
+
+def _plain(bound: float) -> str:
+    """4294967295 rather than 4.29497e+09; 0.5 rather than 0.500000."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 def check_choice(field: str, value, choices: Iterable) -> None:

@@ -33,12 +33,15 @@ app.command("serve")(serve)
 
 @app.command("report")
 def report(run: str = typer.Argument(..., help="a run folder")) -> None:
-    """Rebuild a run's plots and report.html from its files."""
+    """Rebuild a run's plots and report.html from its files (classify and similarity runs)."""
     from cnnlab.classify.report import write_report
+    from cnnlab.similarity.report import rebuild_report as rebuild_similarity_report
     from cnnlab.train import RunDir
 
-    folder = RunDir.open(run, task="classify")
-    write_report(folder)
+    folder = RunDir.open(run)
+    if not rebuild_similarity_report(folder):
+        folder.check_task("classify")
+        write_report(folder)
     console.print(f"wrote {folder.path / 'report.html'}")
 
 

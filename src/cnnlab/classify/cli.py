@@ -121,13 +121,13 @@ def evaluate(run: str = typer.Argument(..., help="a run folder"),
              split: str = typer.Option("test", help="test, val or train"), device: str = typer.Option("auto")) -> None:
     """Accuracy and per-class accuracy of a run's best checkpoint on a split of its dataset."""
     from cnnlab.classify.evaluate import evaluate_model, load_classifier
-    from cnnlab.classify.train import load_run_data
+    from cnnlab.data.manifest import load_run_dataset
 
     if split not in ("test", "val", "train"):
         raise CnnlabError(f"--split must be test, val or train, got {split!r}")
     loaded = load_classifier(run, device=device)
     cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
-    splits = load_run_data(loaded.run, cfg.data)
+    splits = load_run_dataset(loaded.run, cfg.data)
     for note in splits.notes:
         console.print(note, style="yellow")
     data = getattr(splits, split)

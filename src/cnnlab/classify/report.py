@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 
+from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.report.plots import plot_confusion, plot_history
@@ -14,12 +18,48 @@ from cnnlab.train import RunDir
 
 
 def write_report(run: RunDir) -> None:
-    config, summary = run.read_json("config.json"), run.read_json("summary.json")
-    history = run.read_metrics()
-    title = f"{config['model']} on {config['data']['name']}"
-    plot_history(history, run.path / "history.png", title, phase_marks(history))
-    confusion = run.read_json("confusion.json")
-    plot_confusion(np.array(confusion["matrix"]), confusion["classes"], run.path / "confusion.png", "test set")
+    """Rebuild history.png, confusion.png and report.html. Everything is read and checked first, and each file
+    is written beside its old self and renamed, so a damaged run folder loses nothing it had."""
+    try:
+        config, summary = run.read_json("config.json"), run.read_json("summary.json")
+        history = run.read_metrics()
+        confusion = run.read_json("confusion.json")
+        title = f"{config['model']} on {config['data']['name']}"
+        matrix, classes = np.array(confusion["matrix"]), list(confusion["classes"])
+        facts = summary_facts(summary, history)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RunFolderError(f"{run.path} is not a finished classify run (its summary, metrics or confusion files "
+                             f"are missing or damaged: {type(exc).__name__}: {exc}); nothing was rewritten") from exc
+    with replacing(run.path / "history.png") as tmp:
+        plot_history(history, tmp, title, phase_marks(history))
+    with replacing(run.path / "confusion.png") as tmp:
+        plot_confusion(matrix, classes, tmp, "test set")
+    skipped = summary.get("skipped") or []
+    sections = [
+        ("Summary", table(facts)),
+        ("Training curves", image(run.path / "history.png", "loss and accuracy")),
+        ("Confusion matrix (test)", image(run.path / "confusion.png", "confusion matrix")),
+        ("Per-epoch metrics", table(history)),
+        ("Configuration", f"<pre>{_pre(config)}</pre>"),
+    ]
+    if skipped:
+        sections.insert(1, (f"Skipped images ({len(skipped)})", table(skipped)))
+    with replacing(run.path / "report.html") as tmp:
+        tmp.write_text(page(title, sections))
+
+
+@contextlib.contextmanager
+def replacing(path: Path):
+    """A temporary path beside `path` (same suffix) that replaces it when the block ends without error."""
+    tmp = path.with_name(f".{path.stem}.new{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def summary_facts(summary: dict, history: list[dict]) -> list[dict]:
     verdict = overfitting_verdict(history)
     facts = [
         {"": "parameters", "value": f"{summary['params']:,}"},
@@ -33,17 +73,7 @@ def write_report(run: RunDir) -> None:
     ]
     if summary.get("notes"):
         facts.append({"": "model notes", "value": "; ".join(summary["notes"])})
-    skipped = summary.get("skipped") or []
-    sections = [
-        ("Summary", table(facts)),
-        ("Training curves", image(run.path / "history.png", "loss and accuracy")),
-        ("Confusion matrix (test)", image(run.path / "confusion.png", "confusion matrix")),
-        ("Per-epoch metrics", table(history)),
-        ("Configuration", f"<pre>{_pre(config)}</pre>"),
-    ]
-    if skipped:
-        sections.insert(1, (f"Skipped images ({len(skipped)})", table(skipped)))
-    (run.path / "report.html").write_text(page(title, sections))
+    return facts
 
 
 def phase_marks(history: list[dict]) -> dict[int, str]:

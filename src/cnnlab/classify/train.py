@@ -11,10 +11,9 @@ import torch.nn.functional as F
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.evaluate import class_logits, evaluate_model
 from cnnlab.classify.report import write_report
-from cnnlab.data.datasets import DataConfig, dataset_root, load_dataset
 from cnnlab.data.images import DataSplits, channel_stats
 from cnnlab.data.loader import BatchLoader
-from cnnlab.data.manifest import split_manifest
+from cnnlab.data.manifest import load_run_dataset
 from cnnlab.errors import DataError
 from cnnlab.models import count_parameters, create_model, model_entry
 from cnnlab.report.overfit import overfitting_verdict
@@ -82,7 +81,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
         run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
     device = distributed.device_for(ranks, resolve_device(cfg.fit.device))
     seed_everything(cfg.fit.seed)
-    data = load_run_data(run, cfg.data)
+    data = load_run_dataset(run, cfg.data)
     for path, reason in data.skipped:
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
     for note in data.notes:
@@ -110,16 +109,6 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
     distributed.barrier()
     distributed.teardown()
     return TrainResult(run, state, summary)
-
-
-def load_run_data(run: RunDir, cfg: DataConfig) -> DataSplits:
-    """The run's data: with its split as splits.json records it when the run has one, otherwise split now
-    and recorded there, so that evaluating or resuming later uses the same images."""
-    if (run.path / "splits.json").is_file():
-        return load_dataset(cfg, manifest=run.read_json("splits.json"))
-    data = load_dataset(cfg)
-    run.write_json("splits.json", split_manifest(data, dataset_root(cfg)))
-    return data
 
 
 def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: FitState, device) -> dict:

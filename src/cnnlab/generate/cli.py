@@ -10,6 +10,7 @@ import torch
 import typer
 
 from cnnlab.checks import check_choice, check_device, check_number
+from cnnlab.cliutil import given_options
 from cnnlab.data.augment import parse_augment
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.train.run import console
@@ -19,6 +20,7 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("train")
 def train(
+    ctx: typer.Context,
     data: str = typer.Option(..., "--data", help="a folder of photos, folder:PATH, or DATASET[:CLASS] (cifar10:cat)"),
     data_dir: str = typer.Option(None, "--data-dir", help="folder with the dataset's official files"),
     image_size: int = typer.Option(64, help="32 or 64"), channels: int = typer.Option(3),
@@ -52,7 +54,7 @@ def train(
                     augment=SEED_AUGMENT if augment == "seed" else parse_augment(augment), sample_every=sample_every,
                     features=features, precision=precision, seed=seed, device=device, max_seconds=max_seconds,
                     name=name, runs_dir=runs_dir)
-    result = train_gan(cfg, resume=resume, overwrite=overwrite)
+    result = train_gan(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.status == "interrupted":
         sys.exit(130)
 

@@ -105,8 +105,10 @@ class GanResult:
     summary: dict = field(default_factory=dict)
 
 
-def open_run(cfg: GanConfig, resume: bool, overwrite: bool) -> tuple[RunDir, GanConfig, dict | None]:
-    run, stored, ckpt = start_run(cfg, GanConfig.from_dict, resume=resume, overwrite=overwrite)
+def open_run(cfg: GanConfig, resume: bool, overwrite: bool,
+             given: set[str] | None = None) -> tuple[RunDir, GanConfig, dict | None]:
+    run, stored, ckpt = start_run(cfg, GanConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
+                                  extendable=("epochs",))
     if ckpt is None:
         return run, cfg, None
     if stored.network() != cfg.network():
@@ -119,13 +121,13 @@ def open_run(cfg: GanConfig, resume: bool, overwrite: bool) -> tuple[RunDir, Gan
 
 
 def train_gan(cfg: GanConfig, *, resume: bool = False, overwrite: bool = False,
-              callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> GanResult:
+              callbacks: tuple[Callable[[int, dict], None], ...] = (), given: set[str] | None = None) -> GanResult:
     """Train `cfg` into its run folder (with resume, continuing from its last checkpoint exactly)."""
     if not resume:  # a typo in --data or --features is named before a run folder is made
         check_source(cfg.data)
         if cfg.features.startswith("run:"):
             RunDir.open(cfg.features[4:], task="classify")
-    run, cfg, ckpt = open_run(cfg, resume, overwrite)
+    run, cfg, ckpt = open_run(cfg, resume, overwrite, given)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     real = load_real_images(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cnnlab.cliutil import given_options
 from cnnlab.segment.augment import NONE, JointAugment
 from cnnlab.segment.train import SegmentConfig
 from cnnlab.train.run import console
@@ -12,7 +13,8 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("train")
-def train(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
+def train(ctx: typer.Context,
+          data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
           image_size: int = typer.Option(128, help="a multiple of 32 (the seed: 128)"),
           encoder: str = typer.Option("efficientnet_lite0", help="a timm CNN (mobilenetv2_100, resnet18, ...)"),
           pretrained: bool = typer.Option(True, help="ImageNet weights for the encoder"),
@@ -29,7 +31,7 @@ def train(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet
 
     cfg = SegmentConfig(data, image_size, encoder, pretrained, weights, dropout, JointAugment() if augment else NONE,
                         0.2, epochs, finetune_epochs, lr, finetune_lr, batch_size, seed, device, name, runs_dir)
-    summary = train_unet(cfg, resume=resume, overwrite=overwrite)
+    summary = train_unet(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     console.print(summary)
 
 

@@ -20,7 +20,7 @@ from cnnlab.segment.data import LAYOUTS, MaskData
 from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import UNet, create_unet
 from cnnlab.train import FitConfig, FitState, PhaseConfig, RunDir, StepResult, fit, resolve_device, seed_everything
-from cnnlab.train.run import check_run_name, default_run_name
+from cnnlab.train.run import check_run_name, default_run_name, start_run
 
 
 @dataclass(frozen=True)
@@ -222,19 +222,15 @@ def predict_masks(model: UNet, x: torch.Tensor) -> torch.Tensor:
     return model(x).argmax(1)
 
 
-def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = False, callbacks=()) -> dict:
+def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
+               given: set[str] | None = None) -> dict:
     """Train `cfg` into its run folder; returns the summary (validation mIoU, Dice, seconds per epoch)."""
     if not resume:  # a typo in --data or --weights is named before a run folder is made
         check_data_folder(cfg.data)
         if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
             raise DataError(f"--weights {cfg.weights} is not a file")
-    run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
-    checkpoint = None
-    if resume:
-        cfg = SegmentConfig.from_dict(run.read_json("config.json"))
-        checkpoint = run.load_checkpoint()
-    else:
-        run.write_json("config.json", asdict(cfg))
+    run, cfg, checkpoint = start_run(cfg, SegmentConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
+                                     extendable=("finetune_epochs",))
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = load_mask_data(cfg.data, cfg.image_size)

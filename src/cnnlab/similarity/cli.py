@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from cnnlab.checks import check_device, check_number
-from cnnlab.cliutil import data_options, parse_model_args, print_table
+from cnnlab.cliutil import data_options, given_options, parse_model_args, print_table
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import ConfigError
@@ -32,7 +32,7 @@ def check_count(flag: str, value: int, high: int) -> None:
 
 @app.command("train")
 def train(
-    data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
+    ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1), train_per_class: int = typer.Option(None),
     model: str = typer.Option("densenet-seed", "--model", help="feature extractor: a zoo name or timm:NAME"),
@@ -65,7 +65,7 @@ def train(
                       schedule=schedule, precision=precision, patience=patience, seed=seed, device=device,
                       max_seconds=max_seconds),
         name=name, runs_dir=runs_dir)
-    result = train_similarity(cfg, resume=resume, overwrite=overwrite)
+    result = train_similarity(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":
         sys.exit(130)
 
@@ -116,7 +116,7 @@ def index(
                              image_size=image_size, device=device,
                              progress=lambda done, total: progress.update(task, completed=done, total=total))
     for path, reason in report.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {reason}")
+        console.print(f"skipped {path}: {reason}", style="yellow")
     idx = report.index
     console.print(f"{'added' if append else 'indexed'} {report.added} images in {report.seconds:.1f} s; {out} holds "
                   f"{len(idx)} {idx.dim}-d vectors ({idx.kind}), {len(idx.classes)} classes")

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnlab.data.datasets import load_dataset
 from cnnlab.data.images import DataSplits, channel_stats
 from cnnlab.data.loader import BatchLoader
+from cnnlab.data.manifest import load_run_dataset
 from cnnlab.errors import DataError
 from cnnlab.models import count_parameters, create_model, model_entry
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
@@ -63,14 +63,20 @@ def loaders(cfg: SimilarityConfig, data: DataSplits, device: torch.device):
 
 
 def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: bool = False,
-                     callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> SimilarityResult:
-    """Train `cfg` into its run folder. With resume, the folder's own config.json is used."""
-    run, cfg, checkpoint = start_run(cfg, SimilarityConfig.from_dict, resume=resume, overwrite=overwrite)
+                     callbacks: tuple[Callable[[int, dict], None], ...] = (),
+                     given: set[str] | None = None) -> SimilarityResult:
+    """Train `cfg` into its run folder. With resume, the folder's own config.json is used; the options named
+    in `given` must agree with it (--epochs may grow, see cnnlab.train.resume)."""
+    run, cfg, checkpoint = start_run(cfg, SimilarityConfig.from_dict, resume=resume, overwrite=overwrite,
+                                     given=given, aliases={"model_arg": ("model_args",), "data": ("data.name",),
+                                                           "data_dir": ("data.root",)})
     if checkpoint is not None:
         run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
     device = resolve_device(cfg.fit.device)
     seed_everything(cfg.fit.seed)
-    data = load_dataset(cfg.data)
+    data = load_run_dataset(run, cfg.data)
+    for note in data.notes:
+        run.log(note, style="yellow")
     for path, reason in data.skipped:
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
     net = build_network(cfg, data).to(device)

@@ -29,5 +29,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged file
-        raise RunFolderError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
-                             "it may be truncated or from another program") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise RunFolderError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {first}); "
+                             "it may be truncated, empty or from another program") from exc

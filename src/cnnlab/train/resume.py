@@ -15,10 +15,13 @@ FREE = ("max_seconds", "device")  # how to go on, not what the run is
 NOT_CONFIG = ("name", "runs_dir", "resume", "overwrite")
 
 
+NESTED = ("data", "fit")  # config sections whose fields are options of their own; other dicts compare whole
+
+
 def flatten(d: dict, prefix: str = "") -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in d.items():
-        if isinstance(value, dict) and value and key != "model_args":
+        if isinstance(value, dict) and key in NESTED:
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
@@ -33,11 +36,12 @@ def _set(d: dict, dotted: str, value: object) -> None:
 
 
 def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict], object],
-                   aliases: dict[str, tuple[str, ...]] | None = None):
+                   aliases: dict[str, tuple[str, ...]] | None = None, extendable: tuple[str, ...] = ("fit.epochs",)):
     """The config to resume with: `stored` (the run's), with --epochs/--max-seconds/--device taken from
     `given_cfg` when they were given (names in `given`, the CLI options the user typed). ConfigError when
     any other given option differs from the run's value. `aliases` maps an option to the config keys it
-    sets where the names differ (e.g. model_arg -> model_args)."""
+    sets where the names differ (e.g. model_arg -> model_args); `extendable` names the epoch counts that
+    may grow (the last phase's: a finished run trains on)."""
     old, new = flatten(stored.to_dict()), flatten(given_cfg.to_dict())
     keys_of: dict[str, tuple[str, ...]] = {}
     for key in old:
@@ -52,10 +56,10 @@ def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict
             leaf = key.rsplit(".", 1)[-1]
             if leaf in FREE:
                 changes[key] = new[key]
-            elif leaf == "epochs" and key in ("epochs", "fit.epochs") and not old.get("fit.phases"):
+            elif key in extendable and not old.get("fit.phases"):
                 if new[key] < old[key]:
-                    raise ConfigError(f"--epochs {new[key]} is fewer than the {old[key]} the run was started with; "
-                                      "a run can be extended, not shortened")
+                    raise ConfigError(f"--{option.replace('_', '-')} {new[key]} is fewer than the {old[key]} the run "
+                                      "was started with; a run can be extended, not shortened")
                 changes[key] = new[key]
             else:
                 differences.append(f"--{option.replace('_', '-')}: the run has {key} = {old[key]!r}, "

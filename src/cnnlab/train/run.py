@@ -187,7 +187,7 @@ class RunDir:
 
 
 def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] | None = None,
-              aliases: dict[str, tuple[str, ...]] | None = None):
+              aliases: dict[str, tuple[str, ...]] | None = None, extendable: tuple[str, ...] = ("fit.epochs",)):
     """The run folder for `cfg` (anything with run_path and to_dict) and the config to train with.
 
     A new run writes cfg as config.json and returns (run, cfg, None); a resumed run returns the folder's
@@ -209,7 +209,7 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] 
     if not resume:
         return run, cfg, None
     stored = from_dict(run.read_json("config.json"))
-    resumed = resumed_config(stored, cfg, given or set(), from_dict, aliases)
+    resumed = resumed_config(stored, cfg, given or set(), from_dict, aliases, extendable)
     if resumed is not stored:
         run.write_json("config.json", resumed.to_dict())
     return run, resumed, run.load_checkpoint()
