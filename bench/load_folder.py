@@ -4,9 +4,9 @@
 
 Makes the photo folder first when it is not there (4000x3000 JPEGs, quality 90, cut and recoloured from
 scikit-learn's two sample photos, 10 class folders), then runs each load in a fresh process and reports
-the peak resident memory above that process's baseline (after imports) and the wall time. The first load
-decodes every file (and writes the cache), the second reads the cache. Prints a markdown table and writes
-bench/out/load_folder.json.
+the peak resident memory (VmHWM, reset after the imports) above that process's baseline and the wall
+time. The first load decodes every file (and writes the cache), the second reads the cache. Prints a
+markdown table and writes bench/out/load_folder.json.
 """
 
 from __future__ import annotations
@@ -25,13 +25,18 @@ OUT = Path(__file__).parent / "out"
 DISTINCT = 20  # distinct photos; the rest of the folder are copies (decoded as often as the originals)
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from cnnlab.data.datasets import DataConfig, load_dataset
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(key):  # kB
+    return int(next(line for line in open("/proc/self/status") if line.startswith(key)).split()[1])
+
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to what is resident now
+base = status("VmRSS:")
 start = time.perf_counter()
 data = load_dataset(DataConfig("folder:" + sys.argv[1], image_size=int(sys.argv[2])))
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status("VmHWM:")
 print(json.dumps({"seconds": seconds, "baseline_mib": base / 1024, "peak_above_baseline_mib": (peak - base) / 1024,
                   "images": len(data.train) + len(data.val) + len(data.test), "skipped": len(data.skipped)}))
 """
