@@ -3,12 +3,11 @@ exit code 2, a message, no traceback, and nothing written anywhere."""
 
 import json
 import shlex
-import sys
 
 import pytest
 import torch
 
-from cnnlab.cli import main
+from tests.cli import cnnlab
 
 BAD_TRAIN = [
     "--batch-size 0", "--batch-size -5", "--image-size 0", "--image-size 100000", "--val-fraction 0",
@@ -25,20 +24,6 @@ BAD_TRAIN = [
 ]
 
 
-def run(argv: list[str], capsys) -> tuple[int, str]:
-    old = sys.argv
-    sys.argv = ["cnnlab", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out + out.err
-
-
 def files_under(path) -> set:
     return {p.relative_to(path) for p in path.rglob("*")}
 
@@ -52,7 +37,7 @@ def sandbox(tmp_path, monkeypatch):
 
 def check_refused(argv: list[str], sandbox, capsys, expect: str | None = None) -> str:
     before = files_under(sandbox)
-    code, out = run(argv, capsys)
+    code, out = cnnlab(capsys, *argv)
     assert code == 2, f"{argv}: exit {code}\n{out}"
     assert "error:" in out and "Traceback" not in out, out
     if expect:
@@ -117,7 +102,7 @@ def test_other_shared_verbs_refuse_bad_values(argv, sandbox, capsys):
 
 
 def test_predict_refuses_a_negative_top_k_on_a_real_run(sandbox, capsys):
-    code, out = run(["classify", "train", "--epochs", "1", "--image-size", "16", "--model-arg", "filters=8,16",
-                     "--name", "ok"], capsys)
+    code, out = cnnlab(capsys, "classify", "train", "--epochs", "1", "--image-size", "16", "--model-arg",
+                       "filters=8,16", "--name", "ok")
     assert code == 0, out
     check_refused(["classify", "predict", "runs/classify/ok", "empty", "--top-k", "-1"], sandbox, capsys, "--top-k")

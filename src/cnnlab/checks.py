@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from typing import TypeVar
 
-from cnnlab.errors import ConfigError, RunFolderError
+from cnnlab.errors import CnnlabError, ConfigError, RunFolderError
 from cnnlab.registry import unknown_name_message
 
 
@@ -69,3 +70,23 @@ def config_from_dict(build: Callable[[dict], T], d: object, task: str) -> T:
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise RunFolderError(f"config.json is not a {task} run's config ({type(exc).__name__}: {exc}); pass a run "
                              f"folder of runs/{task}/") from exc
+
+
+def config_with_augment(cls: type[T], d: object, required: tuple[str, ...], augment_cls: type, task: str) -> T:
+    """cls(**d) for a config.json of a run of `task` whose `augment` field is an `augment_cls`; RunFolderError
+    naming the unknown and missing keys when it is another task's, and a bad value when it was edited."""
+    if not isinstance(d, dict):
+        raise RunFolderError(f"config.json holds a {type(d).__name__}, not a {task} run's settings")
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    missing = [k for k in required if k not in d]
+    if unknown or missing:
+        said = "; ".join(p for p in (f"unknown keys {', '.join(unknown[:5])}" if unknown else "",
+                                     f"no {', '.join(missing)}" if missing else "") if p)
+        raise RunFolderError(f"this is not a {task} run: its config.json has {said}; pass a folder of runs/{task}/")
+    try:
+        if not isinstance(d["augment"], dict):
+            raise TypeError(f"augment is {d['augment']!r}")
+        return cls(**{**d, "augment": augment_cls(**d["augment"])})
+    except (TypeError, CnnlabError) as exc:
+        raise RunFolderError(f"the config.json of this {task} run has a bad value ({exc}); it was edited or "
+                             "damaged: train the run again") from None

@@ -4,8 +4,6 @@ one subprocess case checks that the real command behaves the same."""
 
 import argparse
 import json
-import os
-import sys
 
 import pytest
 import torch
@@ -14,31 +12,9 @@ from PIL import Image
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.generate.config import GanConfig
 from cnnlab.generate.train import train_gan
-from tests.cli import run_cli
+from tests.cli import cnnlab, run_cli
 
 LATENT = 16  # the test run's latent size
-
-
-def cnnlab(capsys, *args) -> tuple[int, str]:
-    """`cnnlab ARGS` through cnnlab.cli.main in this process: (exit code, stdout + stderr, spaces collapsed).
-    With CNNLAB_DEBUG set, an exception that is not ours propagates and fails the test with its traceback
-    (a user would see "internal error: ... a cnnlab bug")."""
-    from cnnlab.cli import main
-
-    argv, sys.argv = sys.argv, ["cnnlab", *map(str, args)]
-    debug = os.environ.get("CNNLAB_DEBUG")
-    os.environ["CNNLAB_DEBUG"] = "1"
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-        if debug is None:
-            del os.environ["CNNLAB_DEBUG"]
-    captured = capsys.readouterr()
-    return code, " ".join((captured.out + captured.err).split())
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +122,7 @@ TRAIN = [
     ("data-few-images", ["--data", "few", "--channels", "3"], "gives 3 readable images; a GAN needs at least 16"),
     ("data-no-images", ["--data", "texts"], "no image files"),
     ("resume-missing", ["--resume", "--name", "never"], "cannot resume"),
-    ("resume-other-task", ["--resume", "--name", "other"], "not a generate (GAN) run"),
+    ("resume-other-task", ["--resume", "--name", "other"], "not a generate run"),
 ]
 
 RUN = "{ws}/runs/generate/gan"
@@ -154,8 +130,8 @@ S = ["generate", "sample"]
 SAMPLE = [
     ("run-missing", ["missing-run"], "missing-run is not a folder"),
     ("run-is-file", ["img.png"], "img.png is not a folder"),
-    ("run-classify", ["classify-run"], "not a generate (GAN) run"),
-    ("run-segment", ["segment-run"], "not a generate (GAN) run"),
+    ("run-classify", ["classify-run"], "not a generate run"),
+    ("run-segment", ["segment-run"], "not a generate run"),
     ("run-no-checkpoint", ["nockpt-run"], "has no checkpoint yet"),
     ("run-corrupt-checkpoint", ["corrupt-run"], "cannot be read"),
     ("run-empty-checkpoint", ["empty-ckpt-run"], "cannot be read"),
@@ -190,7 +166,7 @@ INVERT = [
     ("factor-inf", [RUN, "img.png", "--factor", "inf"], "--factor must be finite"),
     ("seed-negative", [RUN, "img.png", "--seed", "-2"], "--seed must be >= 0"),
     ("out-is-file", [RUN, "img.png", "--out", "afile.txt"], "--out afile.txt is a file"),
-    ("run-classify", ["classify-run", "img.png"], "not a generate (GAN) run"),
+    ("run-classify", ["classify-run", "img.png"], "not a generate run"),
 ]
 
 N = ["generate", "interpolate"]
@@ -218,7 +194,7 @@ INTERPOLATE = [
     ("steps-huge", [RUN, "seed:1", "seed:2", "--steps", "100000"], "--steps must be >= 2 and <= 100"),
     ("out-suffix", [RUN, "seed:1", "seed:2", "--out", "grid.txt"], "--out must be an image file"),
     ("out-folder", [RUN, "seed:1", "seed:2", "--out", "folder.png"], "--out folder.png is a folder"),
-    ("run-segment", ["segment-run", "seed:1", "seed:2"], "not a generate (GAN) run"),
+    ("run-segment", ["segment-run", "seed:1", "seed:2"], "not a generate run"),
 ]
 
 CASES = ([pytest.param(G + args, expected, id=f"train-{i}") for i, args, expected in TRAIN]

@@ -3,8 +3,6 @@ and never a traceback. The table runs in this process through cnnlab.cli.main, a
 one subprocess case checks that the real command behaves the same."""
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -12,29 +10,7 @@ import torch
 from PIL import Image
 
 from cnnlab.segment.train import SegmentConfig, train_unet
-from tests.cli import run_cli
-
-
-def cnnlab(capsys, *args) -> tuple[int, str]:
-    """`cnnlab ARGS` through cnnlab.cli.main in this process: (exit code, stdout + stderr, spaces collapsed).
-    With CNNLAB_DEBUG set, an exception that is not ours propagates and fails the test with its traceback
-    (a user would see "internal error: ... a cnnlab bug")."""
-    from cnnlab.cli import main
-
-    argv, sys.argv = sys.argv, ["cnnlab", *map(str, args)]
-    debug = os.environ.get("CNNLAB_DEBUG")
-    os.environ["CNNLAB_DEBUG"] = "1"
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-        if debug is None:
-            del os.environ["CNNLAB_DEBUG"]
-    captured = capsys.readouterr()
-    return code, " ".join((captured.out + captured.err).split())
+from tests.cli import cnnlab, run_cli
 
 
 def write_pairs(root, masks, *, size=(32, 32), image=None):

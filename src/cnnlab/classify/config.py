@@ -9,7 +9,7 @@ from cnnlab.checks import check_number, config_from_dict
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import ConfigError
-from cnnlab.models.registry import model_entry
+from cnnlab.models.registry import check_model_options
 from cnnlab.train.loop import FitConfig, PhaseConfig
 from cnnlab.train.run import check_run_name, default_run_name
 
@@ -29,12 +29,7 @@ class ClassifyConfig:
 
     def __post_init__(self) -> None:
         check_run_name(self.name)
-        if not isinstance(self.model, str):
-            raise ConfigError(f"--model must be a model name, got {self.model!r}")
-        model_entry(self.model)  # an unknown name is refused here, listing the valid ones
-        if not isinstance(self.model_args, dict) or not all(isinstance(k, str) for k in self.model_args):
-            raise ConfigError(f"--model-arg values must be KEY=VALUE pairs, got {self.model_args!r}")
-        check_number("input_size", self.input_size, low=8, high=1024, integer=True, optional=True)
+        check_model_options(self.model, self.model_args, self.input_size)
         if not isinstance(self.runs_dir, str) or not self.runs_dir:
             raise ConfigError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")
 

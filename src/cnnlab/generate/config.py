@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cnnlab.checks import check_choice, check_device, check_number
+from cnnlab.checks import check_choice, check_device, check_number, config_with_augment
 from cnnlab.data.augment import AugmentConfig
-from cnnlab.errors import CnnlabError, ConfigError, RunFolderError
+from cnnlab.errors import ConfigError
 from cnnlab.generate.nets import GENERATORS, SIZES
 from cnnlab.train.device import PRECISIONS
 from cnnlab.train.run import check_run_name, default_run_name
@@ -110,20 +110,4 @@ class GanConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GanConfig:
         """The config of a run folder's config.json; RunFolderError when it is not a GAN run's."""
-        if not isinstance(d, dict):
-            raise RunFolderError(f"config.json holds a {type(d).__name__}, not a generate run's settings")
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        missing = [k for k in REQUIRED_KEYS if k not in d]
-        if unknown or missing:
-            said = "; ".join(p for p in (f"unknown keys {', '.join(unknown[:5])}" if unknown else "",
-                                         f"no {', '.join(missing)}" if missing else "") if p)
-            raise RunFolderError(f"this is not a generate (GAN) run: its config.json has {said}; "
-                                 "pass a folder of runs/generate/")
-        augment = d["augment"]
-        try:
-            if not isinstance(augment, dict):
-                raise TypeError(f"augment is {augment!r}")
-            return cls(**{**d, "augment": AugmentConfig(**augment)})
-        except (TypeError, CnnlabError) as exc:
-            raise RunFolderError(f"the config.json of this generate run has a bad value ({exc}); it was "
-                                 "edited or damaged: train the run again") from None
+        return config_with_augment(cls, d, REQUIRED_KEYS, AugmentConfig, "generate")

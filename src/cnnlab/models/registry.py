@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from cnnlab.errors import ModelError
+from cnnlab.errors import ConfigError, ModelError
 from cnnlab.models.base import ImageClassifier, ModelSpec
 from cnnlab.registry import Registry
 
@@ -42,6 +42,19 @@ def model_entry(name: str) -> ModelEntry:
 
         return timm_entry(name[len(TIMM_PREFIX):])
     return MODELS.get(name)
+
+
+def check_model_options(model: object, model_args: object, input_size: object) -> None:
+    """ConfigError (or UnknownNameError listing the valid names) for a --model, --model-arg or --input-size
+    that no model takes, before any data is read."""
+    from cnnlab.checks import check_number
+
+    if not isinstance(model, str):
+        raise ConfigError(f"--model must be a model name, got {model!r}")
+    model_entry(model)
+    if not isinstance(model_args, dict) or not all(isinstance(k, str) for k in model_args):
+        raise ConfigError(f"--model-arg values must be KEY=VALUE pairs, got {model_args!r}")
+    check_number("input_size", input_size, low=8, high=1024, integer=True, optional=True)
 
 
 def list_models() -> list[str]:

@@ -3,16 +3,16 @@ and the seed's display (input / true mask / predicted mask) for fixed validation
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.checks import check_device, check_number
+from cnnlab.checks import check_device, check_number, config_with_augment
 from cnnlab.data.loader import batch_count, epoch_batches
-from cnnlab.errors import CnnlabError, ConfigError, DataError, RunFolderError, UnknownNameError
+from cnnlab.errors import ConfigError, DataError, UnknownNameError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import plot_history, save_image_grid
 from cnnlab.segment.augment import NONE, JointAugment, joint_augment
@@ -94,22 +94,7 @@ class SegmentConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SegmentConfig:
         """The config of a run folder's config.json; RunFolderError when it is not a segment run's."""
-        if not isinstance(d, dict):
-            raise RunFolderError(f"config.json holds a {type(d).__name__}, not a segment run's settings")
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        missing = [k for k in REQUIRED_KEYS if k not in d]
-        if unknown or missing:
-            said = "; ".join(p for p in (f"unknown keys {', '.join(unknown[:5])}" if unknown else "",
-                                         f"no {', '.join(missing)}" if missing else "") if p)
-            raise RunFolderError(f"this is not a segment run: its config.json has {said}; pass a folder of "
-                                 "runs/segment/")
-        try:
-            if not isinstance(d["augment"], dict):
-                raise TypeError(f"augment is {d['augment']!r}")
-            return cls(**{**d, "augment": JointAugment(**d["augment"])})
-        except (TypeError, CnnlabError) as exc:
-            raise RunFolderError(f"the config.json of this segment run has a bad value ({exc}); it was edited or "
-                                 "damaged: train the run again") from None
+        return config_with_augment(cls, d, REQUIRED_KEYS, JointAugment, "segment")
 
 
 # Keys every segment run's config.json has had: a config.json without them is another task's.

@@ -9,7 +9,7 @@ from cnnlab.checks import check_choice, check_number, config_from_dict
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import ConfigError
-from cnnlab.models.registry import model_entry
+from cnnlab.models.registry import check_model_options
 from cnnlab.train.loop import FitConfig
 from cnnlab.train.run import check_run_name, default_run_name
 
@@ -39,12 +39,7 @@ class SimilarityConfig:
         check_choice("method", self.method, METHODS)
         check_choice("loss", self.loss, LOSSES)
         check_run_name(self.name)
-        if not isinstance(self.model, str):
-            raise ConfigError(f"--model must be a model name, got {self.model!r}")
-        model_entry(self.model)  # an unknown name is refused here, listing the valid ones
-        if not isinstance(self.model_args, dict) or not all(isinstance(k, str) for k in self.model_args):
-            raise ConfigError(f"--model-arg values must be KEY=VALUE pairs, got {self.model_args!r}")
-        check_number("input_size", self.input_size, low=8, high=1024, integer=True, optional=True)
+        check_model_options(self.model, self.model_args, self.input_size)
         check_number("embedding_dim", self.embedding_dim, low=1, high=65536, integer=True)
         check_number("pairs", self.pairs, low=2, high=100_000_000, integer=True, optional=True)  # half same-class
         for name, value, kind in (("data", self.data, DataConfig), ("augment", self.augment, AugmentConfig),
