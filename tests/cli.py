@@ -30,3 +30,17 @@ def cnnlab(capsys, *args) -> tuple[int, str]:
             del os.environ["CNNLAB_DEBUG"]
     captured = capsys.readouterr()
     return code, " ".join((captured.out + captured.err).split())
+
+
+def fake_run(folder, config_text: str, checkpoint=None) -> None:
+    """A folder that looks like a run: config.json, and best.pt/last.pt holding `checkpoint` (bytes are written
+    as they are, anything else with torch.save)."""
+    import torch
+
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.json").write_text(config_text)
+    for file in ("best.pt", "last.pt"):
+        if isinstance(checkpoint, bytes):
+            (folder / "checkpoints" / file).write_bytes(checkpoint)
+        elif checkpoint is not None:
+            torch.save(checkpoint, folder / "checkpoints" / file)

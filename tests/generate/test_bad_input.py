@@ -12,7 +12,7 @@ from PIL import Image
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.generate.config import GanConfig
 from cnnlab.generate.train import train_gan
-from tests.cli import cnnlab, run_cli
+from tests.cli import cnnlab, fake_run, run_cli
 
 LATENT = 16  # the test run's latent size
 
@@ -28,28 +28,19 @@ def ws(tmp_path_factory):
     config = (run / "config.json").read_text()
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
 
-    def fake_run(name, config_text, checkpoint=None):
-        (ws / name / "checkpoints").mkdir(parents=True)
-        (ws / name / "config.json").write_text(config_text)
-        for file in ("best.pt", "last.pt"):
-            if isinstance(checkpoint, bytes):
-                (ws / name / "checkpoints" / file).write_bytes(checkpoint)
-            elif checkpoint is not None:
-                torch.save(checkpoint, ws / name / "checkpoints" / file)
-
     classify = {"data": {"name": "digits"}, "model": "baseline-cnn", "fit": {"epochs": 1}, "augment": {}}
-    fake_run("classify-run", json.dumps(classify), {"model": {}, "spec": {"name": "baseline-cnn"}})
+    fake_run(ws / "classify-run", json.dumps(classify), {"model": {}, "spec": {"name": "baseline-cnn"}})
     segment = {"data": "digits", "image_size": 32, "encoder": "efficientnet_lite0", "epochs": 1,
                "finetune_epochs": 0, "augment": {}}
     unet = {"encoder": "efficientnet_lite0", "num_classes": 2, "in_channels": 1, "image_size": 32}
-    fake_run("segment-run", json.dumps(segment), {"model": {}, "spec": unet, "classes": ["a", "b"]})
-    fake_run("nockpt-run", config)
-    fake_run("corrupt-run", config, b"\x00garbage")
-    fake_run("empty-ckpt-run", config, b"")
-    fake_run("no-trainer-run", config, {"model": {}})
-    fake_run("mismatch-run", config, {**ckpt, "config": {**ckpt["config"], "latent_dim": 32}})
-    fake_run("list-config-run", "[1, 2]", ckpt)
-    fake_run("edited-run", config.replace('"image_size": 32', '"image_size": 48'), ckpt)
+    fake_run(ws / "segment-run", json.dumps(segment), {"model": {}, "spec": unet, "classes": ["a", "b"]})
+    fake_run(ws / "nockpt-run", config)
+    fake_run(ws / "corrupt-run", config, b"\x00garbage")
+    fake_run(ws / "empty-ckpt-run", config, b"")
+    fake_run(ws / "no-trainer-run", config, {"model": {}})
+    fake_run(ws / "mismatch-run", config, {**ckpt, "config": {**ckpt["config"], "latent_dim": 32}})
+    fake_run(ws / "list-config-run", "[1, 2]", ckpt)
+    fake_run(ws / "edited-run", config.replace('"image_size": 32', '"image_size": 48'), ckpt)
     (ws / "bad-runs" / "generate" / "other" / "checkpoints").mkdir(parents=True)
     (ws / "bad-runs" / "generate" / "other" / "config.json").write_text(json.dumps(classify))
     torch.save({"model": {}}, ws / "bad-runs" / "generate" / "other" / "checkpoints" / "last.pt")

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from cnnlab.segment.train import SegmentConfig, train_unet
-from tests.cli import cnnlab, run_cli
+from tests.cli import cnnlab, fake_run, run_cli
 
 
 def write_pairs(root, masks, *, size=(32, 32), image=None):
@@ -57,27 +57,19 @@ def ws(tmp_path_factory):
     run = ws / "runs" / "segment" / "seg"
     config = (run / "config.json").read_text()
 
-    def fake_run(name, config_text, checkpoint=None):
-        (ws / name / "checkpoints").mkdir(parents=True)
-        (ws / name / "config.json").write_text(config_text)
-        for file in ("best.pt", "last.pt"):
-            if isinstance(checkpoint, bytes):
-                (ws / name / "checkpoints" / file).write_bytes(checkpoint)
-            elif checkpoint is not None:
-                torch.save(checkpoint, ws / name / "checkpoints" / file)
-
     classify = {"data": {"name": "digits"}, "model": "baseline-cnn", "fit": {"epochs": 1}, "augment": {}}
-    fake_run("classify-run", json.dumps(classify), {"model": {}, "spec": {"name": "baseline-cnn"}, "classes": ["a"]})
+    fake_run(ws / "classify-run", json.dumps(classify),
+             {"model": {}, "spec": {"name": "baseline-cnn"}, "classes": ["a"]})
     gan = {"data": "digits:3", "generator": "transposed", "latent_dim": 8, "image_size": 32, "channels": 1,
            "width": 0.25, "epochs": 1, "augment": {}}
-    fake_run("gan-run", json.dumps(gan), {"trainer": {}, "config": gan})
-    fake_run("nockpt-run", config)
-    fake_run("corrupt-run", config, b"\x00garbage")
-    fake_run("empty-ckpt-run", config, b"")
+    fake_run(ws / "gan-run", json.dumps(gan), {"trainer": {}, "config": gan})
+    fake_run(ws / "nockpt-run", config)
+    fake_run(ws / "corrupt-run", config, b"\x00garbage")
+    fake_run(ws / "empty-ckpt-run", config, b"")
     spec = {"encoder": "efficientnet_lite0", "num_classes": 2, "in_channels": 1, "image_size": 32}
-    fake_run("mismatch-run", config, {"spec": spec, "model": {"x": torch.zeros(1)}, "classes": ["a", "b"]})
-    fake_run("list-config-run", "[1, 2]", {})
-    fake_run("edited-run", config.replace('"image_size": 32', '"image_size": "big"'), {})
+    fake_run(ws / "mismatch-run", config, {"spec": spec, "model": {"x": torch.zeros(1)}, "classes": ["a", "b"]})
+    fake_run(ws / "list-config-run", "[1, 2]", {})
+    fake_run(ws / "edited-run", config.replace('"image_size": 32', '"image_size": "big"'), {})
     (ws / "bad-runs" / "segment" / "other" / "checkpoints").mkdir(parents=True)
     (ws / "bad-runs" / "segment" / "other" / "config.json").write_text(json.dumps(classify))
     torch.save({"model": {}}, ws / "bad-runs" / "segment" / "other" / "checkpoints" / "last.pt")
