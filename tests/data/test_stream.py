@@ -88,3 +88,18 @@ def test_large_jpegs_are_decoded_at_reduced_size(tmp_path):
     small = open_image(tmp_path / "big.jpg", side=224)
     assert 224 <= min(small.size) < 1800 / 2  # the decoder scaled down; never below what was asked
     assert open_image(tmp_path / "big.jpg").size == (2400, 1800)
+
+
+def test_no_cache_in_a_read_only_data_folder_or_when_switched_off(digit_folder, monkeypatch):
+    from cnnlab.data.datasets import folder_cache
+
+    assert folder_cache(digit_folder) == digit_folder / ".cnnlab-cache"
+    monkeypatch.setenv("CNNLAB_CACHE", "0")
+    assert folder_cache(digit_folder) is None
+    monkeypatch.delenv("CNNLAB_CACHE")
+    digit_folder.chmod(0o555)
+    try:
+        load_dataset(DataConfig(f"folder:{digit_folder}", image_size=12))
+        assert not (digit_folder / ".cnnlab-cache").exists()
+    finally:
+        digit_folder.chmod(0o755)

@@ -8,6 +8,7 @@ converts channels, so every dataset comes out the same way.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +103,16 @@ def shape(data: ImageData, cfg: DataConfig) -> ImageData:
     return ImageData(images, data.labels, data.classes, data.paths)
 
 
-def folder_cache(root: Path) -> Path:
-    """Where decoded images of an image folder are cached: a hidden folder inside it (never read as data)."""
-    return root / ".cnnlab-cache"
+def folder_cache(root: Path) -> Path | None:
+    """Where decoded images of an image folder are cached: a hidden folder inside it (never read as data).
+    None (no cache) when CNNLAB_CACHE=0 or the folder is read-only, by its permissions even for root."""
+    if os.environ.get("CNNLAB_CACHE", "1") == "0":
+        return None
+    try:
+        writable = os.access(root, os.W_OK) and bool(root.stat().st_mode & stat.S_IWUSR)
+    except OSError:
+        return None
+    return root / ".cnnlab-cache" if writable else None
 
 
 def take_per_class(data: ImageData, per_class: int, seed: int) -> ImageData:
