@@ -9,6 +9,7 @@ import typer
 
 from cnnlab.classify.cli import app as classify_app
 from cnnlab.classify.cli import quickstart
+from cnnlab.console import console
 from cnnlab.data.cli import app as data_app
 from cnnlab.errors import CnnlabError
 from cnnlab.generate.cli import app as generate_app
@@ -16,7 +17,6 @@ from cnnlab.models.cli import app as models_app
 from cnnlab.segment.cli import app as segment_app
 from cnnlab.serve.cli import serve
 from cnnlab.similarity.cli import app as similarity_app
-from cnnlab.train.run import console, discard_failed_starts
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="cnnlab: a convolutional-network vision lab.")
@@ -43,6 +43,13 @@ def report(run: str = typer.Argument(..., help="a run folder")) -> None:
         folder.check_task("classify")
         write_report(folder)
     console.print(f"wrote {folder.path / 'report.html'}")
+
+
+def discard_failed_starts() -> None:
+    """Remove run folders this process made that never finished an epoch (none if it made no run)."""
+    run = sys.modules.get("cnnlab.train.run")
+    if run is not None:
+        run.discard_failed_starts()
 
 
 def main() -> None:

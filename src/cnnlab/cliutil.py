@@ -8,8 +8,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cnnlab.console import console
 from cnnlab.errors import CnnlabError
-from cnnlab.train.run import console
 
 
 def data_options(default: str):

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.train import train_classifier
-from cnnlab.data.augment import AugmentConfig
+from cnnlab.console import console
+from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.report.plots import plot_comparison
 from cnnlab.train import PhaseConfig, RunDir
-from cnnlab.train.run import console
 
 # The seed exercise's networks: baseline-cnn varied in depth, kernel size and dense width.
 SWEEP_NETWORKS = {

@@ -6,12 +6,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnnlab.checks import check_number, config_from_dict
-from cnnlab.data.augment import AugmentConfig
-from cnnlab.data.datasets import DataConfig
+from cnnlab.data.augment_spec import AugmentConfig
+from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
-from cnnlab.models.registry import check_model_options
-from cnnlab.train.loop import FitConfig, PhaseConfig
-from cnnlab.train.run import check_run_name, default_run_name
+from cnnlab.train.config import FitConfig, PhaseConfig
+from cnnlab.train.names import check_run_name, default_run_name
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,8 @@ class ClassifyConfig:
 
     def __post_init__(self) -> None:
         check_run_name(self.name)
+        from cnnlab.models.registry import check_model_options  # torch: imported when a config is built
+
         check_model_options(self.model, self.model_args, self.input_size)
         if not isinstance(self.runs_dir, str) or not self.runs_dir:
             raise ConfigError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")

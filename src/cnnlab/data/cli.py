@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cnnlab.data.datasets import DATASETS, default_root
-from cnnlab.train.run import console
+from cnnlab.console import console
+from cnnlab.data.config import default_root
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -14,6 +14,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("list")
 def list_datasets() -> None:
     """Datasets by name, and where each is looked for by default."""
+    from cnnlab.data.datasets import DATASETS
+
     table = Table("name", "default folder", "what")
     for name in DATASETS:
         doc = (DATASETS.get(name).__doc__ or "").strip().splitlines()[0]

@@ -10,56 +10,24 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.checks import check_number
 from cnnlab.data import formats
+from cnnlab.data.config import FOLDER_PREFIX, DataConfig, default_root
 from cnnlab.data.folders import load_images, scan_class_folders, split_folders
 from cnnlab.data.images import DataSplits, ImageData, convert_channels, from_numpy, resize
 from cnnlab.data.manifest import check_manifest, is_file_manifest, load_from_manifest, verify
 from cnnlab.data.splits import stratified_split
-from cnnlab.errors import ConfigError, DataError
+from cnnlab.errors import DataError
 from cnnlab.registry import Registry
 
 Reader = Callable[["DataConfig", Path | None], tuple[ImageData, ImageData | None, list[tuple[str, str]]]]
 DATASETS: Registry[Reader] = Registry("dataset")
 
-FOLDER_PREFIX = "folder:"
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Which data, where from, and how it is split and shaped."""
-
-    name: str = "digits"  # a registered name, or folder:PATH
-    root: str | None = None  # folder holding the official files; default $CNNLAB_DATA/<name>
-    image_size: int | None = None  # resize to image_size x image_size; None keeps the native size
-    channels: int | None = None  # 1 or 3 to convert; None keeps the native channels
-    val_fraction: float = 0.1  # of the training set, stratified
-    test_fraction: float = 0.2  # only for datasets without an official test split
-    train_per_class: int | None = None  # keep only this many training images per class (few-label runs)
-    seed: int = 0  # of the splits
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or self.name == FOLDER_PREFIX:
-            raise ConfigError(f"--data must be a dataset name or folder:PATH, got {self.name!r}")
-        check_number("image_size", self.image_size, low=4, high=4096, integer=True, optional=True)
-        if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
-        check_number("val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
-        check_number("test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
-        check_number("train_per_class", self.train_per_class, low=1, integer=True, optional=True)
-        check_number("seed", self.seed, low=0, high=2**32 - 2, integer=True)
-
-
-def default_root(name: str) -> Path:
-    base = os.environ.get("CNNLAB_DATA") or Path.home() / ".cache" / "cnnlab" / "data"
-    return Path(base) / name
 
 
 def dataset_root(cfg: DataConfig) -> Path:

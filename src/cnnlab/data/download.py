@@ -14,7 +14,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from cnnlab.data.datasets import DATASETS, default_root
+from cnnlab.data.config import default_root
+from cnnlab.data.datasets import DATASETS
 from cnnlab.errors import DataError
 from cnnlab.registry import unknown_name_message
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 
 from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.cliutil import given_options
-from cnnlab.data.augment import parse_augment
+from cnnlab.console import console
+
+if TYPE_CHECKING:
+    import torch
+from cnnlab.data.augment_spec import parse_augment
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -79,6 +82,8 @@ def sample(run: str = typer.Argument(..., help="a GAN run folder"),
            seed: int = typer.Option(0), out: str = typer.Option("samples.png", help="a .png, .jpg, .pdf or .svg"),
            device: str = typer.Option("auto")) -> None:
     """A grid of n generated images."""
+    import torch
+
     from cnnlab.generate.latent import load_generator, render
     from cnnlab.generate.train import save_sample_grid
     from cnnlab.train import resolve_device
@@ -124,6 +129,8 @@ def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., 
                out: str = typer.Option("inversion", help="a folder: strip.png and latent.pt go there"),
                device: str = typer.Option("auto")) -> None:
     """Optimise a noise vector so that the generator reproduces IMAGE; saves the strip and the latent."""
+    import torch
+
     from cnnlab.generate import latent as L
     from cnnlab.generate.train import save_grid
     from cnnlab.train import resolve_device
@@ -162,6 +169,8 @@ def interpolate(run: str = typer.Argument(...),
                 fit: bool = typer.Option(False), out: str = typer.Option("interpolation.png"),
                 device: str = typer.Option("auto")) -> None:
     """The grid of weighted averages between two latents (images are inverted first)."""
+    import torch
+
     from cnnlab.generate import latent as L
     from cnnlab.generate.train import save_grid
     from cnnlab.train import resolve_device

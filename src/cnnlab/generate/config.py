@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnnlab.checks import check_choice, check_device, check_number, config_with_augment
-from cnnlab.data.augment import AugmentConfig
+from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.errors import ConfigError
 from cnnlab.generate.nets import GENERATORS, SIZES
 from cnnlab.train.device import PRECISIONS
-from cnnlab.train.run import check_run_name, default_run_name
+from cnnlab.train.names import check_run_name, default_run_name
 
 # The seed's real-image augmentation: Keras RandomFlip("horizontal"), RandomZoom(0.1) and RandomRotation(0.1),
 # which is a fraction of a full turn: 0.1 * 360 = 36 degrees either way.

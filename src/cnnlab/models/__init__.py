@@ -1,8 +1,19 @@
-"""The shared CNN zoo."""
+"""The shared CNN zoo. Names are imported on first use (the zoo needs torch; the command line starts
+without it); `cnnlab.models.registry.load_zoo` fills the registry."""
 
-from cnnlab.models import classic, densenet, fast, modern  # noqa: F401  (fill the registry)
-from cnnlab.models.base import Backbone, ImageClassifier, ModelSpec, count_parameters
-from cnnlab.models.registry import MODELS, create_model, list_models, model_entry, model_from_spec
+from importlib import import_module
 
-__all__ = ["MODELS", "Backbone", "ImageClassifier", "ModelSpec", "count_parameters", "create_model",
-           "list_models", "model_entry", "model_from_spec"]
+_WHERE = {"Backbone": "base", "ImageClassifier": "base", "ModelSpec": "base", "count_parameters": "base",
+          "MODELS": "registry", "create_model": "registry", "list_models": "registry", "model_entry": "registry",
+          "model_from_spec": "registry"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = import_module(f"cnnlab.models.{_WHERE[name]}")
+    module_registry = import_module("cnnlab.models.registry")
+    module_registry.load_zoo()
+    return getattr(module, name)

@@ -6,10 +6,8 @@ import typer
 from rich.table import Table
 
 from cnnlab.checks import check_number
+from cnnlab.console import console
 from cnnlab.errors import CnnlabError
-from cnnlab.models.registry import MODELS, create_model
-from cnnlab.models.summary import human, human_bytes, summarize
-from cnnlab.train.run import console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,12 +21,15 @@ COMMON_BACKBONES = ("efficientnet_lite0", "mobilenetv2_100", "resnet18", "resnet
 def list_models(pretrained: bool = typer.Option(False, "--pretrained",
                                                 help="show which backbones have weights here, and from where")) -> None:
     """The zoo's networks (any timm model is also available as timm:NAME)."""
+    from cnnlab.models.registry import load_zoo
+
     if pretrained:
         list_pretrained()
         return
     table = Table("name", "usual size", "what")
-    for name in MODELS:
-        entry = MODELS.get(name)
+    zoo = load_zoo()
+    for name in zoo:
+        entry = zoo.get(name)
         table.add_row(name, str(entry.default_size), entry.description)
     table.add_row("timm:NAME", "timm's", "any timm architecture, e.g. timm:resnet18, timm:efficientnet_lite0")
     console.print(table)
@@ -53,6 +54,9 @@ def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
             classes: int = typer.Option(10, "--classes"),
             batch: int = typer.Option(32, "--batch", help="batch size for the per-batch memory")) -> None:
     """Layers, output shapes, parameters, multiply-adds and feature-map memory."""
+    from cnnlab.models.registry import create_model
+    from cnnlab.models.summary import human, human_bytes, summarize
+
     c, h, _ = parse_input(input)
     check_number("batch", batch, low=1, integer=True)
     check_number("classes", classes, low=1, integer=True)

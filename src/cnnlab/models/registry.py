@@ -36,12 +36,19 @@ def register_model(name: str, description: str, *, default_size: int, **defaults
     return add
 
 
+def load_zoo() -> Registry[ModelEntry]:
+    """MODELS, filled: the zoo's modules register their builders when first imported."""
+    from cnnlab.models import classic, densenet, fast, modern  # noqa: F401
+
+    return MODELS
+
+
 def model_entry(name: str) -> ModelEntry:
     if name.startswith(TIMM_PREFIX):
         from cnnlab.models.timm_models import timm_entry
 
         return timm_entry(name[len(TIMM_PREFIX):])
-    return MODELS.get(name)
+    return load_zoo().get(name)
 
 
 def check_model_options(model: object, model_args: object, input_size: object) -> None:
@@ -58,7 +65,7 @@ def check_model_options(model: object, model_args: object, input_size: object) -
 
 
 def list_models() -> list[str]:
-    return MODELS.names()
+    return load_zoo().names()
 
 
 def available_memory() -> int:

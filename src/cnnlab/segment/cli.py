@@ -5,9 +5,7 @@ from __future__ import annotations
 import typer
 
 from cnnlab.cliutil import given_options
-from cnnlab.segment.augment import NONE, JointAugment
-from cnnlab.segment.train import SegmentConfig
-from cnnlab.train.run import console
+from cnnlab.console import console
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -27,7 +25,8 @@ def train(ctx: typer.Context,
           name: str = typer.Option(None), runs_dir: str = typer.Option("runs"),
           resume: bool = typer.Option(False), overwrite: bool = typer.Option(False)) -> None:
     """Train a U-Net on a pretrained encoder (frozen, then optionally fine-tuned) into a run folder."""
-    from cnnlab.segment.train import train_unet
+    from cnnlab.segment.augment import NONE, JointAugment
+    from cnnlab.segment.train import SegmentConfig, train_unet
 
     cfg = SegmentConfig(data, image_size, encoder, pretrained, weights, dropout, JointAugment() if augment else NONE,
                         0.2, epochs, finetune_epochs, lr, finetune_lr, batch_size, seed, device, name, runs_dir)
@@ -81,7 +80,9 @@ def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-p
 
     from cnnlab.cliutil import print_table
     from cnnlab.errors import DataError
+    from cnnlab.segment.augment import NONE, JointAugment
     from cnnlab.segment.compare import compare_segmentation
+    from cnnlab.segment.train import SegmentConfig
     from cnnlab.train.run import write_json_atomic
 
     base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE, epochs=epochs,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cnnlab.checks import check_number
+from cnnlab.console import console
 from cnnlab.segment.train import SegmentConfig, train_unet
-from cnnlab.train.run import console
 
 
 def compare_configs(base: SegmentConfig, finetune_epochs: int) -> list[SegmentConfig]:

@@ -20,7 +20,8 @@ from cnnlab.segment.data import LAYOUTS, MaskData
 from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import UNet, create_unet
 from cnnlab.train import FitConfig, FitState, PhaseConfig, RunDir, StepResult, fit, resolve_device, seed_everything
-from cnnlab.train.run import check_run_name, default_run_name, start_run
+from cnnlab.train.names import check_run_name, default_run_name
+from cnnlab.train.run import start_run
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import math
 import typer
 
 from cnnlab.checks import check_device, check_number
+from cnnlab.console import console
 from cnnlab.errors import CnnlabError, ConfigError
-from cnnlab.train.run import console
 
 MAX_UPLOAD_MB = 1024
 MAX_CONNECTIONS = 64  # uvicorn answers 503 beyond this many open connections

@@ -10,11 +10,11 @@ import typer
 
 from cnnlab.checks import check_device, check_number
 from cnnlab.cliutil import data_options, given_options, parse_model_args, print_table
-from cnnlab.data.augment import parse_augment
-from cnnlab.data.datasets import DataConfig
+from cnnlab.console import console
+from cnnlab.data.augment_spec import parse_augment
+from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
-from cnnlab.train import FitConfig
-from cnnlab.train.run import console
+from cnnlab.train.config import FitConfig
 
 app = typer.Typer(no_args_is_help=True)
 

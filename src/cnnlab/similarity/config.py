@@ -6,12 +6,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnnlab.checks import check_choice, check_number, config_from_dict
-from cnnlab.data.augment import AugmentConfig
-from cnnlab.data.datasets import DataConfig
+from cnnlab.data.augment_spec import AugmentConfig
+from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.models.registry import check_model_options
-from cnnlab.train.loop import FitConfig
-from cnnlab.train.run import check_run_name, default_run_name
+from cnnlab.train.config import FitConfig
+from cnnlab.train.names import check_run_name, default_run_name
 
 METHODS = ("siamese", "metric")
 LOSSES = ("contrastive", "triplet", "multi-similarity")

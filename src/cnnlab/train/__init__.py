@@ -1,15 +1,15 @@
-"""The shared training engine."""
+"""The shared training engine. Names are imported on first use, so that importing a light part (configs,
+run names) for the command line does not import torch."""
 
-from cnnlab.train.device import resolve_device, seed_everything
-from cnnlab.train.loop import (
-    FitConfig,
-    FitState,
-    PhaseConfig,
-    StepResult,
-    fit,
-    run_epoch,
-)
-from cnnlab.train.run import RunDir
+from importlib import import_module
 
-__all__ = ["FitConfig", "FitState", "PhaseConfig", "RunDir", "StepResult", "fit", "resolve_device", "run_epoch",
-           "seed_everything"]
+_WHERE = {"resolve_device": "device", "seed_everything": "device", "FitConfig": "config", "PhaseConfig": "config",
+          "FitState": "loop", "StepResult": "loop", "fit": "loop", "run_epoch": "loop", "RunDir": "run"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"cnnlab.train.{_WHERE[name]}"), name)

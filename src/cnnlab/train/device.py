@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from cnnlab.errors import CnnlabError
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from cnnlab.train.config import PRECISIONS
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -9,9 +9,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.registry import unknown_name_message
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "onecycle", "linear")
+from cnnlab.train.config import OPTIMIZERS, SCHEDULES
 
 
 def build_optimizer(params, name: str, lr: float, *, momentum: float = 0.9, nesterov: bool = False,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -15,13 +14,11 @@ try:
 except ImportError:  # Windows: no advisory locks; runs are still refused when their folder exists
     fcntl = None
 
-from rich.console import Console
-
+from cnnlab.console import console
 from cnnlab.errors import ConfigError, RunFolderError
 from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_atomic
-
-console = Console(highlight=False, emoji=False, markup=False)  # paths with [ ] are text, not markup
+from cnnlab.train.names import check_run_name
 
 
 def write_json_atomic(path: Path, obj: object) -> None:
@@ -31,24 +28,8 @@ def write_json_atomic(path: Path, obj: object) -> None:
 
 
 MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes only folders that hold it
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,127}")
 _FRESH: list[RunDir] = []  # run folders this process made that may still be empty, removed if the start fails
 _LOCKS: dict[str, int] = {}  # lock files this process holds (re-entrant within one process)
-
-
-def check_run_name(name: str | None) -> None:
-    """A run name is one plain folder name inside --runs-dir: letters, digits, . _ - + =, no separators."""
-    if name is not None and (not _NAME.fullmatch(name) or name in (".", "..")):
-        raise ConfigError(f"--name must be a plain folder name (letters, digits, '.', '_', '-', at most 128 "
-                          f"characters, starting with a letter or digit), got {name!r}; runs always go inside "
-                          "--runs-dir/<task>/")
-
-
-def default_run_name(*parts: str) -> str:
-    """A run name made from the model and data names, with anything not allowed in a name turned into '-'."""
-    text = "-".join(p for p in parts if p)
-    text = re.sub(r"[^A-Za-z0-9._+=-]+", "-", text).strip("-._") or "run"
-    return text[:128]
 
 
 def _lock(lock_path: Path) -> None:
