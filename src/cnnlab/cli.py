@@ -31,6 +31,20 @@ app.command("quickstart")(quickstart)
 app.command("serve")(serve)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from cnnlab import __version__
+
+        console.print(f"cnnlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="print the version and exit")) -> None:
+    """cnnlab: a convolutional-network vision lab."""
+
+
 @app.command("report")
 def report(run: str = typer.Argument(..., help="a run folder")) -> None:
     """Rebuild a run's plots and report.html from its files (classify and similarity runs)."""
