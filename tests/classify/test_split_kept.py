@@ -31,3 +31,31 @@ def test_evaluate_after_the_folder_changed_uses_the_runs_own_test_images(digit_f
     images = sum(int(line.split("│")[2]) for line in out.stdout.splitlines() if line.count("│") == 4
                  and line.split("│")[2].strip().isdigit())
     assert images == 11  # the run's test images that are left, none of the new ones, none of training's
+
+
+def test_another_runs_checkpoint_is_refused_by_evaluate_predict_and_resume(digit_folder, tmp_path):
+    import pytest
+    import torch
+
+    from cnnlab.classify.evaluate import load_classifier
+    from cnnlab.errors import RunFolderError
+
+    def run(name, folder, classes):
+        cfg = ClassifyConfig(data=DataConfig(f"folder:{folder}", image_size=16), model_args={"filters": [8, 16],
+                             "dense": 16}, fit=FitConfig(epochs=1), runs_dir=str(tmp_path / "runs"), name=name)
+        return train_classifier(cfg).run.path, cfg
+
+    three, cfg = run("three", digit_folder, 3)
+    two_classes = tmp_path / "two"
+    shutil.copytree(digit_folder, two_classes)
+    shutil.rmtree(two_classes / "class2")
+    two, _ = run("two", two_classes, 2)
+    for name in ("best.pt", "last.pt"):
+        shutil.copy(two / "checkpoints" / name, three / "checkpoints" / name)
+    with pytest.raises(RunFolderError, match="another run's checkpoint"):
+        load_classifier(three)
+    out = run_cli("classify", "evaluate", str(three), cwd=tmp_path)
+    assert out.returncode == 2 and "another run's checkpoint" in " ".join(out.stdout.split())
+    with pytest.raises(RunFolderError, match="does not fit its model"):
+        train_classifier(ClassifyConfig(**{**cfg.__dict__, "fit": FitConfig(epochs=2)}), resume=True)
+    assert torch.load(three / "checkpoints" / "last.pt", weights_only=True)["state"]["epoch"] == 1

@@ -103,3 +103,15 @@ def test_no_cache_in_a_read_only_data_folder_or_when_switched_off(digit_folder, 
         assert not (digit_folder / ".cnnlab-cache").exists()
     finally:
         digit_folder.chmod(0o755)
+
+
+def test_images_too_large_for_memory_are_refused_before_allocating(digit_folder, monkeypatch):
+    monkeypatch.setattr(stream, "available_memory", lambda: 64 << 20)
+    with pytest.raises(DataError, match="pass a smaller --image-size"):
+        load_dataset(DataConfig(f"folder:{digit_folder}", image_size=1024))
+
+
+def test_folder_data_is_kept_as_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert DataConfig("folder:photos").name == f"folder:{tmp_path / 'photos'}"
+    assert DataConfig("cifar10", root="cifar").root == str(tmp_path / "cifar")

@@ -52,3 +52,17 @@ def test_the_command_prints_the_refusal_without_a_traceback(tmp_path):
     done = run_cli("similarity", "train", "--method", "bogus", "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2 and "--method" in done.stdout and "siamese" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_query_never_writes_its_montage_over_a_query_image(digit_folder, tmp_path):
+    from tests.cli import run_cli
+
+    built = run_cli("similarity", "index", "pixels", "--images", str(digit_folder), "--out", str(tmp_path / "idx"),
+                    cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    query = tmp_path / "query.png"
+    query.write_bytes((digit_folder / "class1" / "0.png").read_bytes())
+    before = query.read_bytes()
+    out = run_cli("similarity", "query", str(tmp_path / "idx"), str(query), "-k", "2", cwd=tmp_path)
+    assert out.returncode == 2 and "one of the query images" in " ".join(out.stdout.split())
+    assert query.read_bytes() == before

@@ -100,3 +100,15 @@ def test_paths_with_brackets_are_printed_as_text(tmp_path):
     result = run_cli("classify", "train", "--data", f"folder:{folder}", cwd=tmp_path)
     assert result.returncode == 2
     assert "photos [2024]/[bold]x" in result.stdout
+
+
+def test_a_run_name_that_is_a_link_is_refused_and_left_alone(tmp_path):
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (real / "data.txt").write_text("keep")
+    link = tmp_path / "runs" / "classify" / "link"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+    with pytest.raises(RunFolderError, match="symbolic link"):
+        RunDir.create(link, overwrite=True)
+    assert link.is_symlink() and (real / "data.txt").read_text() == "keep"

@@ -63,6 +63,11 @@ def load_classifier(run_path: str | Path, *, best: bool = True, device: str = "a
         raise RunFolderError(f"the checkpoint in {run.path} is not a cnnlab classifier's, or does not fit its "
                              f"model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); retrain the run or "
                              "restore its checkpoints/") from exc
+    recorded = run.read_json("splits.json").get("classes") if (run.path / "splits.json").is_file() else None
+    if recorded is not None and recorded != classes:
+        raise RunFolderError(f"the checkpoint in {run.path} predicts {len(classes)} classes but the run was trained on "
+                             f"{len(recorded)} ({', '.join(map(str, recorded[:4]))}...): it is another run's "
+                             "checkpoint; restore this run's checkpoints/ or train it again")
     return LoadedClassifier(model.to(resolve_device(device)).eval(), classes, run)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
+from cnnlab.atomic import replacing
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.overfit import overfitting_verdict
@@ -46,17 +44,6 @@ def write_report(run: RunDir) -> None:
         sections.insert(1, (f"Skipped images ({len(skipped)})", table(skipped)))
     with replacing(run.path / "report.html") as tmp:
         tmp.write_text(page(title, sections))
-
-
-@contextlib.contextmanager
-def replacing(path: Path):
-    """A temporary path beside `path` (same suffix) that replaces it when the block ends without error."""
-    tmp = path.with_name(f".{path.stem}.new{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def summary_facts(summary: dict, history: list[dict]) -> list[dict]:

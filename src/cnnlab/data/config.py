@@ -28,6 +28,12 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or self.name == FOLDER_PREFIX:
             raise ConfigError(f"--data must be a dataset name or folder:PATH, got {self.name!r}")
+        # Folders are kept as absolute paths, so a run finds its data (and only its data) from any folder later.
+        if self.name.startswith(FOLDER_PREFIX):
+            folder = Path(self.name[len(FOLDER_PREFIX):]).expanduser()
+            object.__setattr__(self, "name", FOLDER_PREFIX + str(folder.absolute()))
+        if isinstance(self.root, str) and self.root:
+            object.__setattr__(self, "root", str(Path(self.root).expanduser().absolute()))
         check_number("image_size", self.image_size, low=4, high=4096, integer=True, optional=True)
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")

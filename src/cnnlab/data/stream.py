@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnlab.atomic import replacing
 from cnnlab.data.images import ImageData
 from cnnlab.data.pixels import fit_square, is_gray, normalize
 from cnnlab.errors import DataError
+from cnnlab.memory import available_memory
 
 CACHE_FORMAT = 1
 ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -67,11 +69,9 @@ def _read_cache(file: Path) -> tuple[ImageData, list[tuple[str, str]]] | None:
 def _write_cache(file: Path, data: ImageData, skipped: list[tuple[str, str]]) -> None:
     try:
         file.parent.mkdir(exist_ok=True)
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with replacing(file) as tmp, open(tmp, "wb") as f:
             np.savez(f, images=data.images.numpy(), labels=data.labels.numpy(), classes=np.array(data.classes),
                      paths=np.array(data.paths), skipped=np.array(skipped, dtype=str).reshape(-1, 2))
-        os.replace(tmp, file)
     except OSError:
         pass  # a read-only data folder: no cache, nothing else changes
 
@@ -103,6 +103,10 @@ def load_images(paths: list[Path], labels: list[int], classes: list[str], image_
                             "pass --image-size N to resize them to N x N")
     width, height = (image_size, image_size) if image_size else next(iter(headers.values()))[0]
     order = sorted(headers)
+    need = len(order) * (1 if mode == "L" else 3) * width * height
+    if need > available_memory() // 2:
+        raise DataError(f"{len(order)} images of {width}x{height} would take {need / 2**30:.1f} GiB in memory, more "
+                        f"than half of the {available_memory() / 2**30:.1f} GiB free here; pass a smaller --image-size")
     out = np.empty((len(order), 1 if mode == "L" else 3, height, width), np.uint8)  # (N, C, H, W)
     ok = np.zeros(len(order), bool)
 

@@ -5,7 +5,6 @@ and the run folder are the shared engine's."""
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from cnnlab.atomic import replacing
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import RunFolderError, TrainingDiverged
@@ -111,7 +111,7 @@ def open_run(cfg: GanConfig, resume: bool, overwrite: bool,
                                   extendable=("epochs",))
     if ckpt is None:
         return run, cfg, None
-    if stored.network() != cfg.network():
+    if given is None and stored.network() != cfg.network():  # from the CLI, `given` options are checked instead
         diff = ", ".join(f"{k} {stored.network()[k]} (asked: {cfg.network()[k]})"
                          for k in stored.network() if stored.network()[k] != cfg.network()[k])
         raise RunFolderError(f"cannot resume {run.path}: it was trained with {diff}; resume with the run's own "
@@ -224,9 +224,8 @@ def save_grid(grid: torch.Tensor, path, **labels) -> None:
     an interrupted write never leaves half an image."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    save_image_grid(grid, tmp, **labels)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        save_image_grid(grid, tmp, **labels)
 
 
 def save_sample_grid(images: torch.Tensor, path, rows: int = FIXED_SAMPLES[0]) -> None:

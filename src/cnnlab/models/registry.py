@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError, ModelError
+from cnnlab.memory import available_memory
 from cnnlab.models.base import ImageClassifier, ModelSpec
 from cnnlab.registry import Registry
 
@@ -66,21 +66,6 @@ def check_model_options(model: object, model_args: object, input_size: object) -
 
 def list_models() -> list[str]:
     return load_zoo().names()
-
-
-def available_memory() -> int:
-    """Bytes of memory free for a new model (MemAvailable on Linux; physical memory elsewhere)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
 
 
 def _shape_error(spec: ModelSpec, entry: ModelEntry, channels: int, size: int, exc: Exception) -> ModelError:

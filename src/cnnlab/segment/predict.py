@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from cnnlab.atomic import replacing
 from cnnlab.data.folders import collect_image_paths, open_image
 from cnnlab.errors import CnnlabError, DataError, RunFolderError
 from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
@@ -58,9 +58,8 @@ def predict_file(model: UNet, path: Path) -> tuple[np.ndarray, Image.Image]:
 
 def save_png(img: Image.Image, path: Path) -> None:
     """A PNG written to a temporary file beside `path`, then renamed: never half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def save_prediction(mask: np.ndarray, img: Image.Image, out: Path, stem: str) -> tuple[Path, Path]:

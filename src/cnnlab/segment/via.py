@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from cnnlab.atomic import replacing
 from cnnlab.data.folders import IMAGE_SUFFIXES, open_image
 from cnnlab.errors import DataError
 
@@ -179,9 +179,8 @@ def confine(root: Path, entry: Entry) -> Path:
 
 
 def _write_atomic(out: Path, write) -> None:
-    tmp = out.with_name(f".{out.name}.tmp")
-    write(tmp)
-    os.replace(tmp, out)  # replaces a symbolic link at `out` itself, never the file it points to
+    with replacing(out) as tmp:  # replaces a symbolic link at `out` itself, never the file it points to
+        write(tmp)
 
 
 def output_folder(out: Path, name: str) -> Path:

@@ -142,6 +142,9 @@ def query(
 
     searcher = Searcher(index_dir, device=device, model=model)
     paths = collect_image_paths(images)
+    if not as_json and Path(out).resolve() in {p.resolve() for p in paths}:
+        raise ConfigError(f"--out {out} is one of the query images; it would be overwritten by the montage: "
+                          "pass another --out")
     queries = [searcher.read(p) for p in paths]
     results = searcher.search(queries, k)
     if as_json:

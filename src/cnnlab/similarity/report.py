@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
+from cnnlab.atomic import replacing
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import plot_history
@@ -92,9 +92,5 @@ def summary_facts(config: dict, summary: dict) -> list[dict]:
 
 
 def _replace_with(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix tells matplotlib the format
-    try:
+    with replacing(path) as tmp:  # the suffix tells matplotlib the format
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

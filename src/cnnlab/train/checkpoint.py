@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.atomic import replacing
 from cnnlab.errors import RunFolderError
 
 
@@ -14,12 +15,10 @@ def save_atomic(obj: object, path: str | Path) -> None:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

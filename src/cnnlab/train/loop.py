@@ -16,7 +16,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from cnnlab.errors import CnnlabError, TrainingDiverged
+from cnnlab.errors import CnnlabError, RunFolderError, TrainingDiverged
 from cnnlab.train import distributed
 from cnnlab.train.config import FitConfig, PhaseConfig
 from cnnlab.train.device import autocast
@@ -177,8 +177,13 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
     if channels_last(cfg, device):
         model.to(memory_format=torch.channels_last)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        state = FitState(**checkpoint["state"])
+        try:
+            model.load_state_dict(checkpoint["model"])
+            state = FitState(**checkpoint["state"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise RunFolderError(f"the run's last checkpoint does not fit its model ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:160]}); it was replaced or damaged: restore it, or "
+                                 "start the run again with --overwrite") from exc
         state.status = "running"
     ema = WeightAverage(model, cfg.ema) if cfg.ema else None
     if ema is not None and checkpoint is not None and "ema" in checkpoint:
@@ -229,7 +234,9 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
                         break
     except KeyboardInterrupt:
         state.status = "interrupted"
-        say(f"interrupted: state of epoch {state.epoch} is saved; continue with --resume", style="yellow")
+        say(f"interrupted: state of epoch {state.epoch} is saved; continue with --resume" if state.epoch else
+            "interrupted before the first epoch ended: there is nothing to resume; start the run again",
+            style="yellow")
         return state
     if state.status == "running":
         state.status = "finished"

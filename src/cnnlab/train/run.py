@@ -14,6 +14,7 @@ try:
 except ImportError:  # Windows: no advisory locks; runs are still refused when their folder exists
     fcntl = None
 
+from cnnlab import atomic
 from cnnlab.console import console
 from cnnlab.errors import ConfigError, RunFolderError
 from cnnlab.train import distributed
@@ -22,9 +23,7 @@ from cnnlab.train.names import check_run_name
 
 
 def write_json_atomic(path: Path, obj: object) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes only folders that hold it
@@ -68,6 +67,9 @@ class RunDir:
         run = cls(path)
         if ".." in run.path.parts:
             raise ConfigError(f"run folder {run.path} contains '..'; pass a plain --name")
+        if run.path.is_symlink():
+            raise RunFolderError(f"{run.path} is a symbolic link; cnnlab neither follows nor removes links for run "
+                                 "folders: choose another --name")
         task = task or run.path.parent.name
         run.made = [p for p in (run.path.parent, *run.path.parent.parents) if not p.exists()]  # removed if unused
         run.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,9 +145,7 @@ class RunDir:
         """Rewrite metrics.jsonl from the history (one line per epoch)."""
         if not self.writable:
             return
-        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-        os.replace(tmp, self.metrics_path)
+        atomic.write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.is_file():

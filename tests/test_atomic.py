@@ -1,0 +1,32 @@
+"""Atomic writes never follow a link planted at the temporary or the target name."""
+
+from cnnlab.atomic import replacing, write_text
+from cnnlab.train.run import write_json_atomic
+
+
+def test_planted_links_are_not_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (".report.html.tmp", ".report.tmp.html", ".report.html.new", ".config.json.tmp"):
+        (out / name).symlink_to(victim)  # the names earlier versions wrote to
+    write_text(out / "report.html", "<html></html>")
+    write_json_atomic(out / "config.json", {"a": 1})
+    (out / "linked.png").symlink_to(victim)
+    with replacing(out / "linked.png") as tmp:
+        tmp.write_bytes(b"png")
+    assert victim.read_text() == "precious"
+    assert (out / "report.html").read_text() == "<html></html>" and not (out / "linked.png").is_symlink()
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "a.json"
+    target.write_text("old")
+    try:
+        with replacing(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    except RuntimeError:
+        pass
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
