@@ -65,3 +65,21 @@ def test_train_test_subfolders_are_used(digit_folder, tmp_path):
     splits = load_dataset(DataConfig(f"folder:{root}", val_fraction=0.2))
     assert len(splits.test) == 10 and len(splits.train) + len(splits.val) == 30
     assert all("/test/" in p for p in splits.test.paths)
+
+
+def test_train_val_test_layout_uses_each_folder(digit_folder, tmp_path):
+    import shutil
+
+    root = tmp_path / "tvt"
+    for split, picks in (("train", range(0, 12)), ("val", range(12, 16)), ("test", range(16, 20))):
+        for cls in ("class0", "class1", "class2"):
+            (root / split / cls).mkdir(parents=True)
+            for k in picks:
+                shutil.copy(digit_folder / cls / f"{k}.png", root / split / cls / f"{k}.png")
+    data = load_dataset(DataConfig(f"folder:{root}"))
+    assert (len(data.train), len(data.val), len(data.test)) == (36, 12, 12)
+    assert all("/val/" in p for p in data.val.paths) and all("/test/" in p for p in data.test.paths)
+    (root / "test" / "zzz").mkdir()
+    shutil.copy(digit_folder / "class0" / "0.png", root / "test" / "zzz" / "0.png")
+    with pytest.raises(DataError, match="train/ does not: zzz"):
+        load_dataset(DataConfig(f"folder:{root}"))

@@ -251,3 +251,27 @@ def test_a_small_set_keeps_two_images_to_train_on(fraction):
                     ["x", "y", "z"])
     train, val = split(data, fraction, seed=0)
     assert (len(train), len(val)) == (2, 1)
+
+
+def test_a_second_project_never_mixes_with_an_earlier_conversion(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(images / name)
+    first = project(tmp_path / "one.json", [{"filename": "a.png", "regions": [rect(0, 0, 4, 4, "cat")]},
+                                            {"filename": "b.png", "regions": [rect(0, 0, 4, 4, "dog")]}])
+    second = project(tmp_path / "two.json", [{"filename": "a.png", "regions": [rect(0, 0, 2, 2, "bird")]}])
+    out = via_to_masks(first, images, tmp_path / "out")
+    before = {p.name: p.read_bytes() for p in (out / "masks").iterdir()}
+    with pytest.raises(DataError, match="would mix"):
+        via_to_masks(second, images, out)
+    assert {p.name: p.read_bytes() for p in (out / "masks").iterdir()} == before
+    via_to_masks(second, images, out, overwrite=True)
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["a.png"]
+    assert (out / "classes.txt").read_text().split() == ["background", "bird"]
+    (tmp_path / "dangling").mkdir()
+    (tmp_path / "dangling" / "masks").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="would mix"):
+        via_to_masks(first, images, tmp_path / "dangling")
+    with pytest.raises(DataError, match="symbolic link"):
+        via_to_masks(first, images, tmp_path / "dangling", overwrite=True)

@@ -50,11 +50,13 @@ def load_dataset(cfg: DataConfig, manifest: dict | None = None) -> DataSplits:
         return splits.map(lambda data: shape(data, cfg))
     train, test, skipped = reader(cfg, root)
     notes: list[str] = []
+    val = read_folder_val(cfg, root, train.classes, skipped) if reader is read_folder else None
     if test is None:
         train, test = stratified_split(train, cfg.test_fraction, cfg.seed, notes)
     if cfg.train_per_class is not None:
         train = take_per_class(train, cfg.train_per_class, cfg.seed)
-    train, val = stratified_split(train, cfg.val_fraction, cfg.seed + 1, notes)
+    if val is None:
+        train, val = stratified_split(train, cfg.val_fraction, cfg.seed + 1, notes)
     splits = DataSplits(cfg.name, train, val, test, skipped, sorted(set(notes)))
     if manifest is not None:
         verify(splits, manifest)
@@ -184,8 +186,29 @@ def read_folder(cfg: DataConfig, root: Path):
     test = None
     for split in ("test", "val"):  # a folder with only val/ uses it as the held-out set
         if split in splits:
-            test, more = load_images(*scan_class_folders(splits[split], classes), cfg.image_size,
+            test, more = load_images(*scan_split_folder(splits[split], classes), cfg.image_size,
                                      cache_dir=folder_cache(root))
             skipped += more
             break
     return train, test, skipped
+
+
+def read_folder_val(cfg: DataConfig, root: Path, classes: list[str], skipped: list) -> ImageData | None:
+    """root/val/ as the validation set when root has train/, val/ and test/ (with only val/, read_folder
+    uses it as the held-out set); None otherwise."""
+    splits = split_folders(root)
+    if not {"train", "val", "test"} <= set(splits):
+        return None
+    val, more = load_images(*scan_split_folder(splits["val"], classes), cfg.image_size, cache_dir=folder_cache(root))
+    skipped += more
+    return val
+
+
+def scan_split_folder(folder: Path, classes: list[str]):
+    """The class folders of val/ or test/, which must be among train/'s: an unknown one is an error, not dropped."""
+    unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p.name not in classes)
+    if unknown:
+        raise DataError(f"{folder} has class folders that train/ does not: {', '.join(unknown[:5])}; every class "
+                        "needs training images (add them under train/, or remove the folder)")
+    return scan_class_folders(folder, classes)

@@ -55,14 +55,16 @@ def predict(run: str = typer.Argument(..., help="a segment run folder"),
 def via_to_masks(project: str = typer.Argument(..., help="a VIA project or region export (.json)"),
                  images: str = typer.Option(..., "--images", help="folder with the annotated images"),
                  out: str = typer.Option(..., "--out"),
-                 attribute: str = typer.Option("class", help="the region attribute that names the class")) -> None:
+                 attribute: str = typer.Option("class", help="the region attribute that names the class"),
+                 overwrite: bool = typer.Option(False, help="replace the masks of an earlier conversion in --out")
+                 ) -> None:
     """Turn VIA regions into mask PNGs: OUT/images, OUT/masks, OUT/classes.txt (train with folder:OUT).
 
     Only files inside --images are read (a file name that leads out of it is refused) and only files inside
     --out are written."""
     from cnnlab.segment.via import via_to_masks as convert
 
-    folder = convert(project, images, out, attribute)
+    folder = convert(project, images, out, attribute, overwrite=overwrite)
     console.print(f"wrote {folder}; train with: cnnlab segment train --data folder:{folder}")
 
 

@@ -186,6 +186,8 @@ def _write_atomic(out: Path, write) -> None:
 def output_folder(out: Path, name: str) -> Path:
     """out/name, made if needed; refused when it is (or leads through a link to) somewhere outside out."""
     folder = out / name
+    if folder.is_symlink():
+        raise DataError(f"{folder} is a symbolic link; cnnlab writes only inside --out: choose another --out")
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} is a file; --out must be a new or earlier via-to-masks folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -194,7 +196,27 @@ def output_folder(out: Path, name: str) -> Path:
     return folder
 
 
-def via_to_masks(project_path: str | Path, images: str | Path, out: str | Path, attribute: str = "class") -> Path:
+def clear_earlier_output(out: Path, overwrite: bool) -> None:
+    """An --out that holds an earlier conversion is refused (two projects' masks would mix), or with
+    `overwrite` emptied of what a conversion writes: images/ and masks/ (image files only) and classes.txt."""
+    earlier = [out / n for n in ("images", "masks", "classes.txt") if (out / n).exists() or (out / n).is_symlink()]
+    if not earlier:
+        return
+    if not overwrite:
+        raise DataError(f"--out {out} already holds {', '.join(p.name for p in earlier)} (an earlier conversion?); "
+                        "masks of two projects would mix: choose a new --out, or pass --overwrite to replace them")
+    for folder in (out / "images", out / "masks"):
+        if folder.is_dir() and not folder.is_symlink():
+            files = list(folder.iterdir())
+            if any(not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES for f in files):
+                raise DataError(f"{folder} holds more than image files; cnnlab does not delete it: clear it yourself")
+            for f in files:
+                f.unlink()
+    (out / "classes.txt").unlink(missing_ok=True)
+
+
+def via_to_masks(project_path: str | Path, images: str | Path, out: str | Path, attribute: str = "class",
+                 overwrite: bool = False) -> Path:
     """Write out/images/* (copies) and out/masks/*.png (0 = background, then classes in sorted order) and
     out/classes.txt, a folder `cnnlab segment train --data folder:OUT` reads. Returns out.
 
@@ -232,6 +254,7 @@ def via_to_masks(project_path: str | Path, images: str | Path, out: str | Path, 
     if len(classes) > MAX_CLASSES:
         raise DataError(f"{project_path} names {len(classes) - 1} classes; a mask holds at most {MAX_CLASSES - 1} "
                         f"(check --attribute {attribute!r}: it should name the class, not an id)")
+    clear_earlier_output(out, overwrite)
     image_dir, mask_dir = output_folder(out, "images"), output_folder(out, "masks")
     for entry, path, name, size in sources:
         mask = Image.new("L", size, 0)
