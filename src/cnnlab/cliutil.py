@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -49,3 +50,16 @@ def print_table(rows: list[dict], title: str = "") -> None:
     for row in rows:
         table.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row.values()))
     console.print(table)
+
+
+def fresh_path(path: str | Path) -> Path:
+    """`path`, or when something is there already, the first free NAME-2.EXT, NAME-3.EXT, ...: an output never
+    replaces a file (a photo given as input, an earlier result) that the user did not ask to replace."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return path
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise CnnlabError(f"{path} and 9,998 numbered copies of it exist; pass another --out")

@@ -10,7 +10,7 @@ import typer
 
 from cnnlab.checks import check_number
 from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_fit, recipe_values, transfer_phases
-from cnnlab.cliutil import data_options, given_options, parse_model_args, print_table
+from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig
@@ -232,5 +232,6 @@ def augment_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int 
     picks = (list(first.values()) + list(range(len(train_set))))[:n]
     grid = preview_grid(train_set.images[picks], config, variants=variants, seed=seed)
     labels = [train_set.classes[train_set.labels[i]] for i in picks]
-    save_image_grid(grid, Path(out), labels, ["original"] + [f"#{k + 1}" for k in range(variants)])
+    out = fresh_path(out)
+    save_image_grid(grid, out, labels, ["original"] + [f"#{k + 1}" for k in range(variants)])
     console.print(f"wrote {out}")

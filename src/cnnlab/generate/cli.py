@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cnnlab.checks import check_choice, check_device, check_number
-from cnnlab.cliutil import given_options
+from cnnlab.cliutil import fresh_path, given_options
 from cnnlab.console import console
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def output_file(out: str) -> Path:
         raise ConfigError(f"--out must be an image file ending in {', '.join(GRID_SUFFIXES)}, got {out!r}")
     if path.is_dir():
         raise DataError(f"--out {out} is a folder; give a file name such as {path / 'grid.png'}")
-    return path
+    return fresh_path(path)  # never over an earlier grid or any other file
 
 
 @app.command("sample")
@@ -117,6 +117,8 @@ def output_folder(out: str) -> Path:
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"--out {out} is a file; give a folder for strip.png and latent.pt")
+    if folder.is_dir() and any(folder.iterdir()):
+        return fresh_path(folder)  # an earlier inversion (or anything else) is kept, not overwritten
     return folder
 
 

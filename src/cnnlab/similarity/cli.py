@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from cnnlab.checks import check_device, check_number
-from cnnlab.cliutil import data_options, given_options, parse_model_args, print_table
+from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig
@@ -88,7 +88,8 @@ def pairs_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = 
     a, b, target = make_pairs(train_set.labels, n, torch.Generator().manual_seed(seed))
     name = train_set.classes
     names = [(name[train_set.labels[i]], name[train_set.labels[j]]) for i, j in zip(a, b, strict=True)]
-    plot_pairs(to_hwc(train_set.images[a]), to_hwc(train_set.images[b]), target.numpy(), Path(out), names=names)
+    out = fresh_path(out)
+    plot_pairs(to_hwc(train_set.images[a]), to_hwc(train_set.images[b]), target.numpy(), out, names=names)
     console.print(f"wrote {out}: {int(target.sum())} same-class and {int(n - target.sum())} different-class pairs")
 
 
@@ -142,9 +143,6 @@ def query(
 
     searcher = Searcher(index_dir, device=device, model=model)
     paths = collect_image_paths(images)
-    if not as_json and Path(out).resolve() in {p.resolve() for p in paths}:
-        raise ConfigError(f"--out {out} is one of the query images; it would be overwritten by the montage: "
-                          "pass another --out")
     queries = [searcher.read(p) for p in paths]
     results = searcher.search(queries, k)
     if as_json:
@@ -156,7 +154,8 @@ def query(
                          for r, n in enumerate(row)], f"{path}")
     thumbs = searcher.index
     montage = [[(thumbs.thumbnail(n.id), f"{n.label or ''} {n.score:.2f}") for n in row] for row in results]
-    save_montage([q.permute(1, 2, 0).numpy() for q in queries], montage, Path(out), [p.name for p in paths])
+    out = fresh_path(out)  # never over a query image or an earlier montage
+    save_montage([q.permute(1, 2, 0).numpy() for q in queries], montage, out, [p.name for p in paths])
     console.print(f"wrote {out}")
 
 
@@ -184,7 +183,8 @@ def tsne(index_dir: str = typer.Argument(..., help="an index folder"),
     """A t-SNE map of an index's vectors, coloured by class."""
     from cnnlab.similarity.evaluate import index_tsne
 
-    seconds, n = index_tsne(index_dir, Path(out), points=points, thumbnails=thumbnails, seed=seed)
+    out = fresh_path(out)
+    seconds, n = index_tsne(index_dir, out, points=points, thumbnails=thumbnails, seed=seed)
     console.print(f"wrote {out}: t-SNE of {n} vectors in {seconds:.1f} s")
 
 
@@ -198,5 +198,6 @@ def two_classes(run: str = typer.Argument(..., help="a similarity run folder"),
     from cnnlab.similarity.evaluate import two_class_diagram
 
     check_device(device)
-    two_class_diagram(run, class_a, class_b, Path(out), n_refs=refs, device=device)
+    out = fresh_path(out)
+    two_class_diagram(run, class_a, class_b, out, n_refs=refs, device=device)
     console.print(f"wrote {out}")
