@@ -21,6 +21,7 @@ def test_evaluate_after_the_folder_changed_uses_the_runs_own_test_images(digit_f
     assert len(test_files) == 12 and not train_files & set(test_files)
 
     (digit_folder / test_files[0]).unlink()  # one test image gone, and new images added to every class
+    (digit_folder / test_files[1]).write_bytes((digit_folder / train_files.pop()).read_bytes() + b"\0" * 64)
     for cls in ("class0", "class1", "class2"):
         for k in range(5):
             shutil.copy(digit_folder / cls / "1.png", digit_folder / cls / f"new{k}.png")
@@ -28,6 +29,7 @@ def test_evaluate_after_the_folder_changed_uses_the_runs_own_test_images(digit_f
     assert out.returncode == 0, out.stdout + out.stderr
     text = " ".join(out.stdout.split())
     assert "1 of the 12 test images are gone" in text and "15 images were added" in text
+    assert "1 of the test images changed since training" in text
     images = sum(int(line.split("│")[2]) for line in out.stdout.splitlines() if line.count("│") == 4
                  and line.split("│")[2].strip().isdigit())
     assert images == 11  # the run's test images that are left, none of the new ones, none of training's

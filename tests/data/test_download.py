@@ -63,3 +63,10 @@ def test_archive_members_cannot_leave_the_folder(tmp_path):
     with pytest.raises(DataError, match="cannot unpack"):
         download.extract(archive, target)
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_a_failed_download_leaves_no_folder_behind(tmp_path, monkeypatch):
+    serve(monkeypatch, b"tampered")
+    with pytest.raises(DataError):
+        download.download_dataset("mnist", str(tmp_path / "new"))
+    assert not (tmp_path / "new").exists()

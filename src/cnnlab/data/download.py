@@ -81,11 +81,17 @@ def download_dataset(name: str, root: str | None = None) -> Path:
     if name not in SOURCES:
         raise DataError(unknown_name_message("downloadable dataset", name, [n for n in DATASETS if n in SOURCES]))
     folder = Path(root).expanduser() if root else default_root(name)
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     base, files = SOURCES[name]
     for file, (algorithm, digest) in files.items():
         target = folder / file
-        fetch_verified(base + file, target, algorithm, digest)
+        try:
+            fetch_verified(base + file, target, algorithm, digest)
+        except DataError:
+            if made and not any(folder.iterdir()):
+                folder.rmdir()  # the folder this call made, still empty: nothing is left behind
+            raise
         if file.endswith((".tar.gz", ".tgz")):
             extract(target, folder)
             target.unlink()

@@ -40,9 +40,16 @@ def split_manifest(data: DataSplits, root: Path | None) -> dict:
         entry = {"count": len(part), "labels_sha256": _digest(part.labels)}
         relative = _relative(part.paths, root) if part.paths and root is not None else None
         if relative is not None:
-            entry.update(paths=relative, labels=part.labels.tolist())
+            entry.update(paths=relative, labels=part.labels.tolist(), sizes=[_size(p) for p in part.paths])
         manifest[name] = entry
     return manifest
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return -1
 
 
 def is_file_manifest(manifest: dict) -> bool:
@@ -81,6 +88,11 @@ def load_from_manifest(name: str, root: Path, manifest: dict, image_size: int | 
             gone = [entry["paths"][i] for i in range(len(paths)) if i not in set(here)]
             notes.append(f"{len(gone)} of the {len(paths)} {split} images are gone from {root} "
                          f"(e.g. {', '.join(gone[:3])}); using the {len(here)} left")
+        sizes = entry.get("sizes")
+        changed = [entry["paths"][i] for i in here if sizes and sizes[i] != _size(paths[i])]
+        if changed:
+            notes.append(f"{len(changed)} of the {split} images changed since training (another file under the same "
+                         f"name: {', '.join(changed[:3])}); they are read as they are now")
         if not here:
             raise DataError(f"none of the run's {split} images are in {root} any more; the folder changed "
                             "completely since training")

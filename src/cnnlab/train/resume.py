@@ -58,8 +58,8 @@ def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict
                 changes[key] = new[key]
             elif key in extendable and not old.get("fit.phases"):
                 if new[key] < old[key]:
-                    raise ConfigError(f"--{option.replace('_', '-')} {new[key]} is fewer than the {old[key]} the run "
-                                      "was started with; a run can be extended, not shortened")
+                    raise ConfigError(f"--{option.replace('_', '-')} {new[key]} is fewer than the run's {old[key]}; "
+                                      "a run can be extended, not shortened")
                 changes[key] = new[key]
             else:
                 differences.append(f"--{option.replace('_', '-')}: the run has {key} = {old[key]!r}, "
