@@ -188,7 +188,15 @@ INTERPOLATE = [
     ("run-segment", ["segment-run", "seed:1", "seed:2"], "not a generate run"),
 ]
 
+NO_DATA = [
+    ("no-data", ["generate", "train", "--epochs", "1"], "--data is needed"),
+    ("no-data-resume-no-name", ["generate", "train", "--resume"], "--name says which run"),
+    ("no-data-resume-unknown", ["generate", "train", "--resume", "--name", "never", "--runs-dir", "{ws}/runs"],
+     "is not a folder"),
+]
+
 CASES = ([pytest.param(G + args, expected, id=f"train-{i}") for i, args, expected in TRAIN]
+         + [pytest.param(args, expected, id=f"train-{i}") for i, args, expected in NO_DATA]
          + [pytest.param(S + args, expected, id=f"sample-{i}") for i, args, expected in SAMPLE]
          + [pytest.param(INV + args, expected, id=f"invert-{i}") for i, args, expected in INVERT]
          + [pytest.param(N + args, expected, id=f"interpolate-{i}") for i, args, expected in INTERPOLATE])
@@ -205,6 +213,18 @@ def test_bad_input_is_a_clear_error(ws, capsys, monkeypatch, args, expected):
         assert "error:" in out, out
     assert sorted(p.name for p in ws.iterdir()) == before  # no output file or folder on a refused command
     assert not list((ws / "bad-runs" / "generate").glob("transposed-*"))  # no run folder left behind
+
+
+def test_resume_without_data_uses_the_runs_own(ws, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(ws / "runs" / "generate" / "gan", runs / "generate" / "gan")
+    done = run_cli("generate", "train", "--resume", "--name", "gan", "--runs-dir", str(runs), "--epochs", "2",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((runs / "generate" / "gan" / "config.json").read_text())["epochs"] == 2
+    assert len((runs / "generate" / "gan" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_the_real_command_prints_the_error_without_a_traceback(ws):

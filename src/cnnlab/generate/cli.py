@@ -24,7 +24,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("train")
 def train(
     ctx: typer.Context,
-    data: str = typer.Option(..., "--data", help="a folder of photos, folder:PATH, or DATASET[:CLASS] (cifar10:cat)"),
+    data: str = typer.Option(None, "--data", help="a folder of photos, folder:PATH, or DATASET[:CLASS] (cifar10:cat); "
+                             "with --resume, the run's own"),
     data_dir: str = typer.Option(None, "--data-dir", help="folder with the dataset's official files"),
     image_size: int = typer.Option(64, help="32 or 64"), channels: int = typer.Option(3),
     generator: str = typer.Option("transposed", help="transposed or upsampling (the seed's two)"),
@@ -49,6 +50,8 @@ def train(
     from cnnlab.generate.train import train_gan
 
     check_choice("preset", preset, OPTIMIZER_PRESETS)
+    if data is None:
+        data = resumed_data(resume, name, runs_dir)
     d, g, b1, b2 = OPTIMIZER_PRESETS[preset]
     cfg = GanConfig(data=data, data_dir=data_dir, image_size=image_size, channels=channels, generator=generator,
                     latent_dim=latent_dim, width=width, epochs=epochs, batch_size=batch_size,
@@ -64,6 +67,21 @@ def train(
 
 MAX_SAMPLES = 1024  # a 32 x 32 grid: more is not something to look at
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def resumed_data(resume: bool, name: str | None, runs_dir: str) -> str:
+    """The --data of the run NAME, for --resume without --data; ConfigError when neither says which data."""
+    from cnnlab.train.names import check_run_name
+    from cnnlab.train.run import RunDir
+
+    if not resume or name is None:
+        raise ConfigError("--data is needed (a folder of photos, folder:PATH or DATASET[:CLASS]); with --resume, "
+                          "--name says which run, and the run's own data is used")
+    check_run_name(name)
+    stored = RunDir.open(Path(runs_dir) / "generate" / name, task="generate").read_json("config.json")
+    if not isinstance(stored, dict) or not isinstance(stored.get("data"), str):
+        raise ConfigError(f"the config.json of run {name} names no data; pass --data")
+    return stored["data"]
 
 
 def output_file(out: str) -> Path:
