@@ -72,7 +72,7 @@ def test_one_class_is_refused_and_a_single_image_class_is_kept_for_training(digi
         for f in (digit_folder / extra).iterdir():
             f.unlink()
         (digit_folder / extra).rmdir()
-    with pytest.raises(DataError, match="at least two classes"):
+    with pytest.raises(DataError, match="needs at least 2"):
         load_dataset(DataConfig(f"folder:{digit_folder}"))
     lonely = digit_folder / "lonely"
     lonely.mkdir()

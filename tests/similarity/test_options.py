@@ -68,3 +68,24 @@ def test_outputs_never_replace_an_existing_file(digit_folder, tmp_path):
         assert out.returncode == 0, out.stdout + out.stderr
     assert query.read_bytes() == before  # the default --out query.png was taken: query-2.png, then query-3.png
     assert (tmp_path / "query-2.png").stat().st_size > 1000 and (tmp_path / "query-3.png").is_file()
+
+
+def test_appending_the_same_images_twice_adds_each_once(digit_folder, tmp_path):
+    from tests.cli import run_cli
+
+    idx = str(tmp_path / "idx")
+    assert run_cli("similarity", "index", "pixels", "--images", str(digit_folder), "--out", idx,
+                   cwd=tmp_path).returncode == 0
+    again = run_cli("similarity", "index", "pixels", "--images", str(digit_folder), "--out", idx, "--append",
+                    cwd=tmp_path)
+    assert again.returncode == 2 and "in the index already" in " ".join(again.stdout.split())
+    extra = tmp_path / "extra" / "class0"
+    extra.mkdir(parents=True)
+    for k in range(8):
+        (extra / f"new{k}.png").write_bytes((digit_folder / "class0" / f"{k}.png").read_bytes())
+    more = run_cli("similarity", "index", "pixels", "--images", str(tmp_path / "extra"), "--out", idx, "--append",
+                   cwd=tmp_path)
+    assert more.returncode == 0 and "added 8 images" in " ".join(more.stdout.split()), more.stdout + more.stderr
+    twice = run_cli("similarity", "index", "pixels", "--images", str(tmp_path / "extra"), "--out", idx, "--append",
+                    cwd=tmp_path)
+    assert twice.returncode == 2 and "all 8 images are in the index already" in " ".join(twice.stdout.split())

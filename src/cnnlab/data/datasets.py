@@ -37,10 +37,11 @@ def dataset_root(cfg: DataConfig) -> Path:
     return Path(cfg.root).expanduser() if cfg.root else default_root(cfg.name)
 
 
-def load_dataset(cfg: DataConfig, manifest: dict | None = None) -> DataSplits:
+def load_dataset(cfg: DataConfig, manifest: dict | None = None, min_classes: int = 2) -> DataSplits:
     """Read, split and shape the dataset that `cfg` names. With a run's `manifest` (splits.json), the run's
     own split is used: the same files for an image folder (changes reported in `notes`), and a check that
-    official files still hold the same splits."""
+    official files still hold the same splits. Fewer than `min_classes` classes is an error (a classifier
+    needs two to tell apart; a gallery to search may have one)."""
     root = dataset_root(cfg)
     reader = read_folder if cfg.name.startswith(FOLDER_PREFIX) else DATASETS.get(cfg.name)
     if manifest is not None and is_file_manifest(check_manifest(manifest)):
@@ -49,6 +50,9 @@ def load_dataset(cfg: DataConfig, manifest: dict | None = None) -> DataSplits:
         splits = load_from_manifest(cfg.name, root, manifest, cfg.image_size, folder_cache(root))
         return splits.map(lambda data: shape(data, cfg))
     train, test, skipped = reader(cfg, root)
+    if len(train.classes) < min_classes:
+        raise DataError(f"{cfg.name} has {len(train.classes)} class ({', '.join(train.classes)}); a classifier needs "
+                        f"at least {min_classes} to tell apart: add a folder per class under {root}")
     notes: list[str] = []
     val = read_folder_val(cfg, root, train.classes, skipped) if reader is read_folder else None
     if test is None:

@@ -32,9 +32,6 @@ def scan_class_folders(root: Path, classes: list[str] | None = None) -> tuple[li
     classes = classes if classes is not None else found
     if not classes:
         raise DataError(f"{root} has no class subfolders; expected {root}/<class name>/<image files>")
-    if len(classes) < 2:
-        raise DataError(f"{root} has one class subfolder ({classes[0]}); a classifier needs at least two classes "
-                        f"to tell apart: add a folder per class under {root}")
     paths, labels = [], []
     for label, name in enumerate(classes):
         files = list_images(root / name)

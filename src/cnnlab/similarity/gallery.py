@@ -54,7 +54,7 @@ def load_gallery(source: str, *, data_dir: str | None = None, split: str = "all"
             data, skipped = load_images(files, [0] * len(files), ["unlabelled"], image_size)
             return Gallery(data.images, [None] * len(data), list(data.paths), skipped, [])
     splits = load_dataset(DataConfig(source, data_dir, image_size if source.startswith("folder:") else None,
-                                     seed=seed))
+                                     seed=seed), min_classes=1)
     parts = [("train", splits.train), ("val", splits.val), ("test", splits.test)]
     chosen = [(name, d) for name, d in parts if split in ("all", name)]
     images, labels, sources = [], [], []

@@ -13,7 +13,7 @@ import torch
 from cnnlab.errors import ConfigError, IndexFolderError
 from cnnlab.similarity.embed import Embedder, embedder_for, embedder_from_reference
 from cnnlab.similarity.folder import has_index
-from cnnlab.similarity.gallery import SPLITS, decode_image, load_gallery
+from cnnlab.similarity.gallery import SPLITS, Gallery, decode_image, load_gallery
 from cnnlab.similarity.index import KINDS, EmbeddingIndex, Neighbour, describe_embedder
 
 GALLERY_MIN_SIZE = 64  # folder images are read at least this large, for thumbnails
@@ -26,6 +26,19 @@ class BuildReport:
     added: int
     skipped: list[tuple[str, str]]
     seconds: float
+
+
+def drop_indexed(gallery: Gallery, indexed: set) -> Gallery:
+    """The gallery without the images whose source the index holds already (listed as skipped): appending a
+    folder twice does not put each image in the index twice."""
+    keep = [i for i, source in enumerate(gallery.sources) if source not in indexed]
+    if len(keep) == len(gallery.sources):
+        return gallery
+    if not keep:
+        raise IndexFolderError(f"all {len(gallery.sources)} images are in the index already; nothing to append")
+    dropped = [(s, "already in the index") for i, s in enumerate(gallery.sources) if i not in set(keep)]
+    return Gallery(gallery.images[keep], [gallery.labels[i] for i in keep], [gallery.sources[i] for i in keep],
+                   gallery.skipped + dropped, gallery.classes)
 
 
 def build_index(model: str, images: str, out: str | Path, *, data_dir: str | None = None, split: str = "all",
@@ -52,6 +65,7 @@ def build_index(model: str, images: str, out: str | Path, *, data_dir: str | Non
     if existing is not None:
         check_same_embedder(existing, embedder)
         index = existing
+        gallery = drop_indexed(gallery, set(existing.paths))
     else:
         index = EmbeddingIndex.create(embedder.dim, embedder.reference(), kind=kind, n_expected=len(gallery.images),
                                       read_size=int(gallery.images.shape[-1]))
