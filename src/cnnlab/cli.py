@@ -45,6 +45,48 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
     """cnnlab: a convolutional-network vision lab."""
 
 
+runs_app = typer.Typer(no_args_is_help=True)
+app.add_typer(runs_app, name="runs", help="Every run under a runs folder: list them, show one.")
+
+
+@runs_app.command("list")
+def runs_list(runs_dir: str = typer.Option("runs", help="the folder holding <task>/<name>/ run folders"),
+              task: str = typer.Option(None, help="classify, similarity, segment or generate"),
+              as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
+    """A table of every run: task, name, model, data, headline metric, epochs, training time, status."""
+    import json
+
+    from cnnlab.cliutil import print_table
+    from cnnlab.runs import list_runs
+
+    rows = list_runs(runs_dir, task)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        console.print(f"no runs in {runs_dir}")
+        return
+    print_table([{"task": r.task, "name": r.name, "model": r.model, "data": r.data, "metric": r.metric,
+                  "epochs": r.epochs, "seconds": "" if r.seconds is None else f"{r.seconds:.1f}", "status": r.status}
+                 for r in rows], f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}")
+
+
+@runs_app.command("show")
+def runs_show(run: str = typer.Argument(..., help="a run folder")) -> None:
+    """One run's row, settings and summary."""
+    from cnnlab.runs import describe, task_of
+    from cnnlab.train.run import RunDir
+
+    folder = RunDir.open(run)
+    row = describe(folder.path, task_of(folder.path))
+    console.print(f"{row.task} run {row.name}: {row.model} on {row.data}, {row.epochs} epochs, {row.status}"
+                  + (f", {row.metric}" if row.metric else ""))
+    for name in ("config.json", "summary.json"):
+        if (folder.path / name).is_file():
+            console.print(f"{name}:", style="bold")
+            console.print((folder.path / name).read_text().strip())
+
+
 @app.command("report")
 def report(run: str = typer.Argument(..., help="a run folder")) -> None:
     """Rebuild a run's plots and report.html from its files (classify and similarity runs)."""
