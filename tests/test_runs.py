@@ -59,3 +59,14 @@ def test_a_damaged_run_is_listed_not_fatal(runs, tmp_path):
     assert row["status"] == "empty" and row["epochs"] == 1 and row["seconds"] == 2.0
     bad = run_cli("runs", "list", "--runs-dir", str(tmp_path / "none"), cwd=tmp_path)
     assert bad.returncode == 2 and "is not a folder" in bad.stdout
+
+
+@pytest.mark.parametrize("task_name", ["classify/c", "similarity/s", "segment/u", "generate/g"])
+def test_report_rebuilds_a_run_of_every_task(runs, tmp_path, task_name):
+    folder = runs / task_name
+    (folder / "report.html").unlink()
+    (folder / "history.png").unlink()
+    out = run_cli("report", str(folder), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "data:image/png;base64," in (folder / "report.html").read_text()
+    assert (folder / "history.png").stat().st_size > 1000

@@ -89,15 +89,16 @@ def runs_show(run: str = typer.Argument(..., help="a run folder")) -> None:
 
 @app.command("report")
 def report(run: str = typer.Argument(..., help="a run folder")) -> None:
-    """Rebuild a run's plots and report.html from its files (classify and similarity runs)."""
-    from cnnlab.classify.report import write_report
-    from cnnlab.similarity.report import rebuild_report as rebuild_similarity_report
-    from cnnlab.train import RunDir
+    """Rebuild a run's plots and report.html from its files (a run of any task)."""
+    from importlib import import_module
+
+    from cnnlab.runs import task_of
+    from cnnlab.train.run import RunDir
 
     folder = RunDir.open(run)
-    if not rebuild_similarity_report(folder):
-        folder.check_task("classify")
-        write_report(folder)
+    task = task_of(folder.path)
+    folder.check_task(task)
+    import_module(f"cnnlab.{task}.report").write_report(folder)
     console.print(f"wrote {folder.path / 'report.html'}")
 
 

@@ -7,6 +7,8 @@ import json
 
 import torch
 
+from cnnlab.atomic import replacing, write_text
+from cnnlab.errors import RunFolderError
 from cnnlab.generate.health import FeatureSpace, frechet_distance, kernel_distance
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import _save, plt
@@ -54,11 +56,32 @@ def plot_gan_history(history: list[dict], path) -> None:
 
 
 def write_report(run: RunDir) -> None:
+    """history.png and report.html from the run's files; everything is read and checked before a file is
+    replaced."""
     config, summary, history = run.read_json("config.json"), run.read_json("summary.json"), run.read_metrics()
-    plot_gan_history(history, run.path / "history.png")
+    try:
+        facts, warning = summary_facts(summary)
+        title = f"{config['generator']} DCGAN on {config['data']}"
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RunFolderError(f"{run.path} is not a finished generate run ({type(exc).__name__}: {exc}); nothing was "
+                             "rewritten") from exc
+    with replacing(run.path / "history.png") as tmp:
+        plot_gan_history(history, tmp)
     grids = sorted((run.path / "epochs").glob("epoch_*.png"))
     step = max(1, -(-len(grids) // GRIDS_SHOWN))
     shown = grids[::step][: GRIDS_SHOWN - 1] + grids[-1:] if grids else []
+    sections = [
+        ("Summary", warning + table(facts)),
+        ("Curves", image(run.path / "history.png", "GAN curves")),
+        ("Fixed-noise samples over time", "".join(f"<h3>{p.stem.replace('_', ' ')}</h3>" + image(p, p.stem)
+                                                  for p in shown)),
+        ("Per-epoch metrics", table(history)),
+        ("Configuration", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"),
+    ]
+    write_text(run.path / "report.html", page(title, sections))
+
+
+def summary_facts(summary: dict) -> tuple[list[dict], str]:
     facts = [
         {"": "training", "value": f"{summary['epochs']} epochs, {summary['train_seconds']:.0f} s "
                                   f"({summary['seconds_per_epoch']:.1f} s/epoch), {summary['status']}"},
@@ -71,12 +94,4 @@ def write_report(run: RunDir) -> None:
     if summary["collapse_epochs"]:
         warning = (f"<p style='color:#b00'><b>Mode collapse warning:</b> diversity fell below 0.5 in epochs "
                    f"{', '.join(map(str, summary['collapse_epochs'][:20]))}.</p>")
-    sections = [
-        ("Summary", warning + table(facts)),
-        ("Curves", image(run.path / "history.png", "GAN curves")),
-        ("Fixed-noise samples over time", "".join(f"<h3>{p.stem.replace('_', ' ')}</h3>" + image(p, p.stem)
-                                                  for p in shown)),
-        ("Per-epoch metrics", table(history)),
-        ("Configuration", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"),
-    ]
-    (run.path / "report.html").write_text(page(f"{config['generator']} DCGAN on {config['data']}", sections))
+    return facts, warning

@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from cnnlab.checks import check_device, check_number, config_with_augment
 from cnnlab.data.loader import batch_count, epoch_batches
 from cnnlab.errors import ConfigError, DataError, UnknownNameError
-from cnnlab.report.html import image, page, table
-from cnnlab.report.plots import plot_history, save_image_grid
+from cnnlab.report.plots import save_image_grid
 from cnnlab.segment.augment import NONE, JointAugment, joint_augment
 from cnnlab.segment.data import LAYOUTS, MaskData
 from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import UNet, create_unet
+from cnnlab.segment.report import write_report
 from cnnlab.train import FitConfig, FitState, PhaseConfig, RunDir, StepResult, fit, resolve_device, seed_everything
 from cnnlab.train.names import check_run_name, default_run_name
 from cnnlab.train.run import start_run
@@ -266,14 +266,7 @@ def finish(run: RunDir, cfg: SegmentConfig, state: FitState, classes: list[str])
                "best_epoch": best["epoch"], "val_miou": best["val_miou"], "val_dice": best["val_dice"],
                "val_pixel_acc": best["val_acc"], "val_iou": dict(zip(classes, best["val_iou"], strict=True))}
     run.write_json("summary.json", summary)
-    plot_history(history, run.path / "history.png", f"U-Net ({cfg.encoder}) on {cfg.data}")
-    last = sorted((run.path / "epochs").glob("epoch_*.png"))
-    rows = [{k: v for k, v in r.items() if not isinstance(v, list)} for r in history]
-    (run.path / "report.html").write_text(page(f"U-Net ({cfg.encoder}) on {cfg.data}", [
-        ("Summary", table([{"": k, "value": v} for k, v in summary.items()])),
-        ("Curves", image(run.path / "history.png")),
-        ("Validation samples, last epoch", image(last[-1]) if last else ""),
-        ("Per-epoch metrics", table(rows))]))
+    write_report(run)
     run.log(f"validation mIoU {summary['val_miou']:.3f}, Dice {summary['val_dice']:.3f} (epoch {best['epoch']})",
             style="bold green")
     return summary
