@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from cnnlab.classify.config import RECIPES, ClassifyConfig, recipe_fit, recipe_values
-from cnnlab.classify.train import classification_step, fit_to_data, train_classifier
+from cnnlab.classify.train import classification_step, train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
+from cnnlab.models.factory import fit_to_data
 from cnnlab.train.checkpoint import load_checkpoint
 from tests.train.test_engine import small_config, stop_after
 

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.evaluate import class_logits, evaluate_model
 from cnnlab.classify.report import write_report
-from cnnlab.data.images import DataSplits, channel_stats
+from cnnlab.data.images import DataSplits
 from cnnlab.data.loader import BatchLoader
 from cnnlab.data.manifest import load_run_dataset
-from cnnlab.errors import DataError
-from cnnlab.models import count_parameters, create_model, model_entry
+from cnnlab.models import count_parameters, model_entry
+from cnnlab.models.factory import model_for_images
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.train import FitState, RunDir, StepResult, distributed, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
@@ -48,25 +48,8 @@ def classification_step(label_smoothing: float = 0.0, tta: bool = False):
 
 def prepare(cfg: ClassifyConfig, data: DataSplits):
     """The model for `cfg` on `data`, with the training set's normalisation."""
-    height, width = data.train.size
-    if height != width:
-        raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
-    mean, std = channel_stats(data.train.images)
-    model = create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
-                         pretrained=cfg.pretrained, weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
-    fit_to_data(model, data.train.images)
-    return model
-
-
-def fit_to_data(model, images: torch.Tensor, count: int = 5000) -> None:
-    """Layers that set themselves from the training images (the fast recipe's whitening filters) see the
-    first `count` of them, preprocessed as the model preprocesses."""
-    hooks = [m for m in model.modules() if hasattr(m, "fit_to_images")]
-    if hooks:
-        with torch.no_grad():
-            x = model.prepare(images[:count].float() / 255)
-        for module in hooks:
-            module.fit_to_images(x)
+    return model_for_images(cfg.model, data.train.images, len(data.classes), pretrained=cfg.pretrained,
+                            weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
 
 
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnlab.data.images import DataSplits, channel_stats
+from cnnlab.data.images import DataSplits
 from cnnlab.data.loader import BatchLoader
 from cnnlab.data.manifest import load_run_dataset
-from cnnlab.errors import DataError
-from cnnlab.models import count_parameters, create_model, model_entry
+from cnnlab.models import count_parameters, model_entry
+from cnnlab.models.factory import model_for_images
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder
@@ -38,15 +38,10 @@ class SimilarityResult:
 
 def build_network(cfg: SimilarityConfig, data: DataSplits, seed: int | None = None) -> SimilarityNet:
     """The zoo backbone (with the training set's normalisation) wrapped for the configured method."""
-    height, width = data.train.size
-    if height != width:
-        raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
     if seed is not None:
         torch.manual_seed(seed)
-    mean, std = channel_stats(data.train.images)
-    backbone = create_model(cfg.model, data.train.channels, len(data.classes), height, mean=mean, std=std,
-                            pretrained=cfg.pretrained, weights=cfg.weights, input_size=cfg.input_size,
-                            **cfg.model_args)
+    backbone = model_for_images(cfg.model, data.train.images, len(data.classes), pretrained=cfg.pretrained,
+                                weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
     return SimilarityNet(backbone, cfg.method, cfg.embedding_dim)
 
 
