@@ -30,3 +30,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     except RuntimeError:
         pass
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_index_parts_are_written_as_new_files_never_through_a_link(tmp_path):
+    from cnnlab.similarity.folder import _write_part
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    planted = tmp_path / ".meta.json.tmp"
+    planted.symlink_to(victim)
+    record = _write_part(planted, lambda f: f.write(b"{}"))
+    assert victim.read_text() == "precious" and not planted.is_symlink() and planted.read_bytes() == b"{}"
+    assert record["bytes"] == 2

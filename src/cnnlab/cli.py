@@ -97,7 +97,7 @@ def report(run: str = typer.Argument(..., help="a run folder")) -> None:
 
     folder = RunDir.open(run)
     task = task_of(folder.path)
-    folder.check_task(task)
+    folder.check_task(task)  # a damaged marker is an error here, not a guess from the parent folder
     import_module(f"cnnlab.{task}.report").write_report(folder)
     console.print(f"wrote {folder.path / 'report.html'}")
 

@@ -8,12 +8,12 @@ and archives are unpacked with the `data` filter, so no member can land outside 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tarfile
 import urllib.request
 from pathlib import Path
 
+from cnnlab.atomic import replacing
 from cnnlab.data.config import default_root
 from cnnlab.data.datasets import DATASETS
 from cnnlab.errors import DataError
@@ -49,22 +49,19 @@ def fetch_verified(url: str, target: Path, algorithm: str, digest: str) -> None:
     """Stream `url` (https only) into `target`, keeping it only when its checksum is the published one."""
     if not url.startswith("https://"):
         raise DataError(f"refusing to download {url}: only https is used")
-    tmp = target.with_name(f".{target.name}.part")
     hasher = hashlib.new(algorithm)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-            while chunk := response.read(CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"could not download {url} ({exc})") from exc
-    if hasher.hexdigest() != digest:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{url} does not match its published {algorithm.upper()} ({hasher.hexdigest()} instead of "
-                        f"{digest}); nothing was kept. Try again later, or copy the official file into "
-                        f"{target.parent} yourself")
-    os.replace(tmp, target)
+    with replacing(target) as tmp:  # kept only when the block ends without an error
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+                while chunk := response.read(CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+        except OSError as exc:
+            raise DataError(f"could not download {url} ({exc})") from exc
+        if hasher.hexdigest() != digest:
+            raise DataError(f"{url} does not match its published {algorithm.upper()} ({hasher.hexdigest()} instead "
+                            f"of {digest}); nothing was kept. Try again later, or copy the official file into "
+                            f"{target.parent} yourself")
 
 
 def extract(archive: Path, folder: Path) -> None:

@@ -83,13 +83,14 @@ def load_from_manifest(name: str, root: Path, manifest: dict, image_size: int | 
         entry = manifest[split]
         paths, labels = [root / p for p in entry["paths"]], list(entry["labels"])
         listed |= {p.resolve() for p in paths}
-        here = [i for i, p in enumerate(paths) if p.is_file()]
+        now = [_size(p) if p.is_file() else -1 for p in paths]  # -1: gone
+        here = [i for i, size in enumerate(now) if size >= 0]
         if len(here) < len(paths):
-            gone = [entry["paths"][i] for i in range(len(paths)) if i not in set(here)]
+            gone = [entry["paths"][i] for i, size in enumerate(now) if size < 0]
             notes.append(f"{len(gone)} of the {len(paths)} {split} images are gone from {root} "
                          f"(e.g. {', '.join(gone[:3])}); using the {len(here)} left")
         sizes = entry.get("sizes")
-        changed = [entry["paths"][i] for i in here if sizes and sizes[i] != _size(paths[i])]
+        changed = [entry["paths"][i] for i in here if sizes and sizes[i] != now[i]]
         if changed:
             notes.append(f"{len(changed)} of the {split} images changed since training (another file under the same "
                          f"name: {', '.join(changed[:3])}); they are read as they are now")

@@ -104,9 +104,10 @@ def load_images(paths: list[Path], labels: list[int], classes: list[str], image_
     width, height = (image_size, image_size) if image_size else next(iter(headers.values()))[0]
     order = sorted(headers)
     need = len(order) * (1 if mode == "L" else 3) * width * height
-    if need > available_memory() // 2:
+    free = available_memory()
+    if need > free // 2:
         raise DataError(f"{len(order)} images of {width}x{height} would take {need / 2**30:.1f} GiB in memory, more "
-                        f"than half of the {available_memory() / 2**30:.1f} GiB free here; pass a smaller --image-size")
+                        f"than half of the {free / 2**30:.1f} GiB free here; pass a smaller --image-size")
     out = np.empty((len(order), 1 if mode == "L" else 3, height, width), np.uint8)  # (N, C, H, W)
     ok = np.zeros(len(order), bool)
 

@@ -13,7 +13,6 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = import_module(f"cnnlab.models.{_WHERE[name]}")
-    module_registry = import_module("cnnlab.models.registry")
-    module_registry.load_zoo()
-    return getattr(module, name)
+    import_module("cnnlab.models.registry").load_zoo()
+    value = globals()[name] = getattr(import_module(f"cnnlab.models.{_WHERE[name]}"), name)  # found once
+    return value

@@ -181,7 +181,12 @@ def _make_dir(path: Path) -> None:
 
 
 def _write_part(path: Path, writer: Callable[[BinaryIO], None]) -> dict:
-    with open(path, "wb") as f:
+    """A new file at `path`: a stale temporary (or a link planted there) is removed first, and the file is made
+    exclusively without following links, so a write never lands outside the index folder."""
+    with suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "wb") as f:
         hashing = _HashingWriter(f)
         writer(hashing)
         f.flush()

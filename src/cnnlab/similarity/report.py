@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 import json
-from pathlib import Path
 
-from cnnlab.atomic import replacing
+from cnnlab.atomic import replacing, write_text
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import plot_history
@@ -59,7 +58,8 @@ def write_report(run: RunDir) -> None:
         facts = summary_facts(config, summary)
         retrieval = retrieval_rows(summary["retrieval"])
         history_png = run.path / "history.png"
-        _replace_with(history_png, lambda tmp: plot_history(history, tmp, title))
+        with replacing(history_png) as tmp:  # the suffix tells matplotlib the format
+            plot_history(history, tmp, title)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RunFolderError(f"{run.path} lacks what its report needs ({type(exc).__name__}: {exc}); summary.json "
                              "is written when training ends: finish the run with --resume, or train it again") from exc
@@ -77,7 +77,7 @@ def write_report(run: RunDir) -> None:
         ("Configuration", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"),
     ]
     report = page(title, sections)
-    _replace_with(run.path / "report.html", lambda tmp: tmp.write_text(report))
+    write_text(run.path / "report.html", report)
 
 
 def summary_facts(config: dict, summary: dict) -> list[dict]:
@@ -89,8 +89,3 @@ def summary_facts(config: dict, summary: dict) -> list[dict]:
                                        f"({summary['status']})"},
         {"": "validation accuracy", "value": f"{summary['final_val_acc']:.2%} ({accuracy})"},
     ]
-
-
-def _replace_with(path: Path, write) -> None:
-    with replacing(path) as tmp:  # the suffix tells matplotlib the format
-        write(tmp)

@@ -36,7 +36,7 @@ def drop_indexed(gallery: Gallery, indexed: set) -> Gallery:
         return gallery
     if not keep:
         raise IndexFolderError(f"all {len(gallery.sources)} images are in the index already; nothing to append")
-    dropped = [(s, "already in the index") for i, s in enumerate(gallery.sources) if i not in set(keep)]
+    dropped = [(source, "already in the index") for source in gallery.sources if source in indexed]
     return Gallery(gallery.images[keep], [gallery.labels[i] for i in keep], [gallery.sources[i] for i in keep],
                    gallery.skipped + dropped, gallery.classes)
 

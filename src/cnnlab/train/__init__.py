@@ -12,4 +12,5 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"cnnlab.train.{_WHERE[name]}"), name)
+    value = globals()[name] = getattr(import_module(f"cnnlab.train.{_WHERE[name]}"), name)  # found once
+    return value

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cnnlab.checks import option as flag
 from cnnlab.errors import ConfigError
 
 FREE = ("max_seconds", "device")  # how to go on, not what the run is
 NOT_CONFIG = ("name", "runs_dir", "resume", "overwrite")
-
-
 NESTED = ("data", "fit")  # config sections whose fields are options of their own; other dicts compare whole
 
 
@@ -58,11 +57,11 @@ def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict
                 changes[key] = new[key]
             elif key in extendable and not old.get("fit.phases"):
                 if new[key] < old[key]:
-                    raise ConfigError(f"--{option.replace('_', '-')} {new[key]} is fewer than the run's {old[key]}; "
+                    raise ConfigError(f"{flag(option)} {new[key]} is fewer than the run's {old[key]}; "
                                       "a run can be extended, not shortened")
                 changes[key] = new[key]
             else:
-                differences.append(f"--{option.replace('_', '-')}: the run has {key} = {old[key]!r}, "
+                differences.append(f"{flag(option)}: the run has {key} = {old[key]!r}, "
                                    f"given {new.get(key)!r}")
     if differences:
         raise ConfigError("--resume continues a run with its own settings, but these options differ from it: "
