@@ -42,3 +42,12 @@ def test_index_parts_are_written_as_new_files_never_through_a_link(tmp_path):
     record = _write_part(planted, lambda f: f.write(b"{}"))
     assert victim.read_text() == "precious" and not planted.is_symlink() and planted.read_bytes() == b"{}"
     assert record["bytes"] == 2
+
+
+def test_written_files_have_the_permissions_of_any_new_file(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_text(tmp_path / "report.html", "<html></html>")
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600

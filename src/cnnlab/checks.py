@@ -58,13 +58,23 @@ def check_device(value: str) -> None:
         raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
 
 
+def settings(d: dict, task: str) -> dict:
+    """A config.json's settings without the task and version it names; RunFolderError when it names another
+    task (configs written before they named it are taken as they are)."""
+    named = d.get("task", task)
+    if named != task:
+        raise RunFolderError(f"this is a {named} run, not a {task} run (its config.json says so); pass a folder "
+                             f"of runs/{task}/")
+    return {k: v for k, v in d.items() if k not in ("task", "cnnlab")}
+
+
 def config_from_dict(build: Callable[[dict], T], d: object, task: str) -> T:
     """build(d) for a config.json's contents; a file of the wrong shape (another task's, or edited by hand)
     is a RunFolderError that says so, not a TypeError."""
     if not isinstance(d, dict):
         raise RunFolderError(f"config.json is not a {task} run's config (it holds {type(d).__name__}, not an object)")
     try:
-        return build(d)
+        return build(settings(d, task))
     except ConfigError as exc:
         raise RunFolderError(f"config.json holds a value a {task} run does not take: {exc}") from exc
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
@@ -77,6 +87,7 @@ def config_with_augment(cls: type[T], d: object, required: tuple[str, ...], augm
     naming the unknown and missing keys when it is another task's, and a bad value when it was edited."""
     if not isinstance(d, dict):
         raise RunFolderError(f"config.json holds a {type(d).__name__}, not a {task} run's settings")
+    d = settings(d, task)
     unknown = sorted(set(d) - {f.name for f in fields(cls)})
     missing = [k for k in required if k not in d]
     if unknown or missing:

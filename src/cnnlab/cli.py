@@ -18,7 +18,7 @@ from cnnlab.segment.cli import app as segment_app
 from cnnlab.serve.cli import serve
 from cnnlab.similarity.cli import app as similarity_app
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
                   help="cnnlab: a convolutional-network vision lab.")
 app.add_typer(classify_app, name="classify", help="Train, evaluate, predict, compare and sweep image classifiers.")
 app.add_typer(segment_app, name="segment", help="U-Net segmentation: train, predict, VIA masks.")
@@ -109,9 +109,32 @@ def discard_failed_starts() -> None:
         run.discard_failed_starts()
 
 
+def _parser_exit(exc: Exception) -> None:
+    """Exit for an error of the option parser (click, which newer typer versions carry inside under another
+    module name, so the kinds are told by class name): a bad option or argument in one line, as our own
+    errors, and where to look; `cnnlab` or `cnnlab TASK` alone shows the help. Returns when `exc` is not one."""
+    kinds = {c.__name__ for c in type(exc).__mro__}
+    if "NoArgsIsHelpError" in kinds or ("UsageError" not in kinds and "ClickException" in kinds):
+        exc.show()
+        sys.exit(exc.exit_code)
+    if "UsageError" in kinds:
+        where = f" (see: {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
+        console.print("error:", style="bold red", end=" ")
+        message = exc.format_message().replace("Value error, ", "")  # the parser's wording of a bad choice
+        console.print(message + where, soft_wrap=True, markup=False)
+        sys.exit(exc.exit_code)
+    if "Abort" in kinds:  # the parser's name for Ctrl-C
+        raise KeyboardInterrupt from exc
+
+
 def main() -> None:
     try:
-        app()
+        try:
+            code = app(standalone_mode=False)  # parser errors come here too, so they read like ours
+        except Exception as exc:
+            if not isinstance(exc, CnnlabError):
+                _parser_exit(exc)
+            raise
     except CnnlabError as exc:
         discard_failed_starts()
         console.print("error:", style="bold red", end=" ")
@@ -133,6 +156,8 @@ def main() -> None:
         console.print(f"{type(exc).__name__}: {exc}. This is a cnnlab bug; run again with CNNLAB_DEBUG=1 for the "
                       "details and report them.", soft_wrap=True)
         sys.exit(1)
+    if isinstance(code, int) and code:  # the parser's own exits (e.g. --help) return their code here
+        sys.exit(code)
 
 
 if __name__ == "__main__":

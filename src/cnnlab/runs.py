@@ -53,8 +53,10 @@ def _epochs(folder: Path) -> list[dict]:
 
 
 def task_of(folder: Path) -> str:
-    """The task a run folder belongs to: its .cnnlab-run marker's, or the name of the folder it is in."""
-    task = _json(folder / ".cnnlab-run").get("task") or folder.parent.name
+    """The task a run folder belongs to: its .cnnlab-run marker's, its config.json's, or the name of the folder
+    it is in."""
+    task = (_json(folder / ".cnnlab-run").get("task") or _json(folder / "config.json").get("task")
+            or folder.parent.name)
     if task not in TASKS:
         raise RunFolderError(f"{folder} does not say which task it is a run of (no .cnnlab-run marker, and not in a "
                              f"{', '.join(TASKS)} folder)")

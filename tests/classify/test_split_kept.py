@@ -60,4 +60,4 @@ def test_another_runs_checkpoint_is_refused_by_evaluate_predict_and_resume(digit
     assert out.returncode == 2 and "another run's checkpoint" in " ".join(out.stdout.split())
     with pytest.raises(RunFolderError, match="does not fit its model"):
         train_classifier(ClassifyConfig(**{**cfg.__dict__, "fit": FitConfig(epochs=2)}), resume=True)
-    assert torch.load(three / "checkpoints" / "last.pt", weights_only=True)["state"]["epoch"] == 1
+    assert torch.load(three / "checkpoints" / "last.pt", weights_only=True)["engine"]["epoch"] == 1

@@ -98,7 +98,7 @@ TRAIN = [
     ("features-run-segment", ["--features", "run:segment-run"], "is not a classifier run"),
     ("seed-negative", ["--seed", "-1"], "--seed must be >= 0"),
     ("device-unknown", ["--device", "gpu"], "--device must be auto, cpu"),
-    ("precision-unknown", ["--precision", "fp8"], "Unknown --precision value 'fp8'"),
+    ("precision-unknown", ["--precision", "fp8"], "'fp8' is not one of 'auto', 'fp32', 'bf16'"),
     ("max-seconds-0", ["--max-seconds", "0"], "--max-seconds must be > 0"),
     ("max-seconds-negative", ["--max-seconds", "-5"], "--max-seconds must be > 0"),
     ("name-parent", ["--name", "../escape"], "plain folder name"),

@@ -71,8 +71,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert resumed.status == "finished" and len(resumed.history) == 2
     for key in ("d_loss", "g_loss", "diversity"):
         assert [r[key] for r in resumed.history] == pytest.approx([r[key] for r in full.history])
-    a = torch.load(tmp_path / "a/generate/gan/checkpoints/last.pt", weights_only=False)["trainer"]["G"]
-    b = torch.load(tmp_path / "b/generate/gan/checkpoints/last.pt", weights_only=False)["trainer"]["G"]
+    a = torch.load(tmp_path / "a/generate/gan/checkpoints/last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b/generate/gan/checkpoints/last.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     run = full.run.path
     assert (run / "epochs/epoch_0002.png").is_file() and (run / "report.html").is_file()

@@ -68,7 +68,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     finally:
         loop.build_optimizer = original
     ckpt = load_checkpoint(tmp_path / "classify/run/checkpoints/last.pt")
-    assert ckpt["state"]["epoch"] == 1
+    assert ckpt["engine"]["epoch"] == 1
     assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
 
 

@@ -60,7 +60,7 @@ def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
     full = train_classifier(small_config(tmp_path / "a", ema=0.9))
     ckpt = load_checkpoint(tmp_path / "a/classify/run/checkpoints/last.pt")
     best = load_checkpoint(tmp_path / "a/classify/run/checkpoints/best.pt")
-    raw, avg = ckpt["model"], ckpt["ema"]
+    raw, avg = ckpt["model"], ckpt["nets"]["ema"]
     key = next(k for k in raw if k.endswith("weight"))
     assert not torch.allclose(raw[key], avg[key])  # the average lags the weights
     assert best["epoch"] == full.state.best_epoch

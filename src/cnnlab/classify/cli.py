@@ -9,28 +9,46 @@ from pathlib import Path
 import typer
 
 from cnnlab.checks import check_number
-from cnnlab.classify.config import FINETUNE_LR, FREEZE_LR, ClassifyConfig, recipe_fit, recipe_values, transfer_phases
+from cnnlab.classify.config import (
+    FINETUNE_LR,
+    FREEZE_LR,
+    RECIPE_FIT,
+    RECIPES,
+    ClassifyConfig,
+    recipe_fit,
+    recipe_values,
+    transfer_phases,
+)
 from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import CnnlabError
 from cnnlab.train.config import FitConfig
+from cnnlab.train.options import HELP as TRAINING_OPTIONS
+from cnnlab.train.options import shown, training_options
 
 app = typer.Typer(no_args_is_help=True)
 
 DATA, DATA_DIR, IMAGE_SIZE = data_options("digits")
 
 
+FAST = RECIPES["fast"]
+
+
 @app.command("train")
+@training_options(*TRAINING_OPTIONS, unset=RECIPE_FIT, notes={k: f"fast recipe: {shown(FAST[k])}" for k in RECIPE_FIT
+                                                             if FAST[k] != getattr(FitConfig(), k)})
 def train(
     ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1, help="share of the training set held out for validation"),
     train_per_class: int = typer.Option(None, help="keep only N training images per class"),
-    recipe: str = typer.Option("default", help="default, or fast (the GPU speed recipe: airnet, batch 1024, SGD "
-                               "Nesterov, label smoothing, weight average, flip TTA); options given win"),
-    model: str = typer.Option(None, "--model", help="a zoo name (cnnlab models list) or timm:NAME [baseline-cnn]"),
+    recipe: str = typer.Option("default", help="default, or fast (the GPU speed recipe: airnet, batch 1024, AdamW "
+                               "with a one-cycle schedule, label smoothing, weight average, flip TTA); options "
+                               "given win"),
+    model: str = typer.Option(None, "--model", help="a zoo name (cnnlab models list) or timm:NAME (default: "
+                              "baseline-cnn; fast recipe: airnet)"),
     model_arg: list[str] = typer.Option([], "--model-arg", help="builder keyword KEY=VALUE, repeatable"),
     pretrained: bool = typer.Option(False, help="start from ImageNet weights (cnnlab models list --pretrained)"),
     weights: str = typer.Option(None, help="a weights file to start from (state dict or checkpoint)"),
@@ -44,27 +62,12 @@ def train(
     finetune_bn_stats: bool = typer.Option(None, help="phase 2: let BatchNorm update its statistics (default: "
                                            "only when not starting from pretrained weights)"),
     augment: str = typer.Option(None, "--augment", help="none, standard, all, fast, or e.g. hflip,rotation=15,"
-                                "translate=2,cutout=8 [none]"),
-    epochs: int = typer.Option(None, help="[10]"), batch_size: int = typer.Option(None, help="[64]"),
-    optimizer: str = typer.Option(None, help="adam, adamw or sgd [adam]"),
-    lr: float = typer.Option(None, help="[1e-3]"),
-    momentum: float = typer.Option(None, help="[0.9]"), nesterov: bool = typer.Option(None, help="[no]"),
-    weight_decay: float = typer.Option(None, help="default: the model's own (densenet-seed: the seed's L2)"),
-    schedule: str = typer.Option(None, help="constant, cosine, onecycle or linear [constant]"),
-    warmup_epochs: float = typer.Option(None, help="[0]"), label_smoothing: float = typer.Option(None, help="[0]"),
-    ema: float = typer.Option(None, help="validate and keep an exponential moving average of the weights with this "
-                              "decay, e.g. 0.99"),
-    tta: bool = typer.Option(None, help="validate and test on each image and its mirror"),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (one-off cost reported apart)"),
-    channels_last: str = typer.Option("auto", help="auto (on CUDA), on or off"),
-    precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16"),
-    patience: int = typer.Option(None, help="early stopping after N epochs without a better validation loss"),
-    grad_clip: float = typer.Option(None), seed: int = typer.Option(0), device: str = typer.Option("auto"),
-    max_seconds: float = typer.Option(None, help="time budget: stop after the epoch that spends it"),
+                                "translate=2,cutout=8 (default: none; fast recipe: fast)"),
     name: str = typer.Option(None, help="run name (default <model>-<data>)"),
     runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/classify/NAME"),
     resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
     overwrite: bool = typer.Option(False, help="replace an existing run folder"),
+    train_options: dict | None = None,
 ) -> None:
     """Train a classifier into a run folder (config, metrics, checkpoints, plots, report.html).
 
@@ -72,24 +75,19 @@ def train(
     """
     from cnnlab.classify.train import train_classifier
 
-    r = recipe_values(recipe, dict(model=model, augment=augment, epochs=epochs, batch_size=batch_size,
-                                   optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
-                                   weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
-                                   label_smoothing=label_smoothing, ema=ema, tta=tta))
+    opts = dict(train_options)
+    r = recipe_values(recipe, {"model": model, "augment": augment, **{k: opts.pop(k) for k in RECIPE_FIT}})
     if image_size is None and data == "digits":
         image_size = 32  # the 8x8 digits are too small for most of the zoo; the quickstart's size
+    phases = transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
+                             schedule=r["schedule"], backbone_lr_scale=backbone_lr_scale,
+                             finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
+                             else not (pretrained or weights))
     cfg = ClassifyConfig(
         data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
-                        seed=seed),
+                        seed=opts["seed"]),
         model=r["model"], model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
-        input_size=input_size, augment=parse_augment(r["augment"]),
-        fit=recipe_fit(r, precision=precision, patience=patience, grad_clip=grad_clip, seed=seed, device=device,
-                       phases=transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr,
-                                              finetune_lr=finetune_lr, schedule=r["schedule"],
-                                              backbone_lr_scale=backbone_lr_scale,
-                                              finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
-                                              else not (pretrained or weights)),
-                       max_seconds=max_seconds, compile=compile, channels_last=channels_last),
+        input_size=input_size, augment=parse_augment(r["augment"]), fit=recipe_fit(r, phases=phases, **opts),
         name=name, runs_dir=runs_dir)
     result = train_classifier(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":
@@ -121,7 +119,7 @@ def evaluate(run: str = typer.Argument(..., help="a run folder"),
              split: str = typer.Option("test", help="test, val or train"), device: str = typer.Option("auto")) -> None:
     """Accuracy and per-class accuracy of a run's best checkpoint on a split of its dataset."""
     from cnnlab.classify.evaluate import evaluate_model, load_classifier
-    from cnnlab.data.manifest import load_run_dataset
+    from cnnlab.data.datasets import load_run_dataset
 
     if split not in ("test", "val", "train"):
         raise CnnlabError(f"--split must be test, val or train, got {split!r}")

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.evaluate import class_logits, evaluate_model
 from cnnlab.classify.report import write_report
+from cnnlab.data.datasets import load_run_dataset
 from cnnlab.data.images import DataSplits
 from cnnlab.data.loader import BatchLoader
-from cnnlab.data.manifest import load_run_dataset
 from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
 from cnnlab.report.overfit import overfitting_verdict
@@ -61,7 +61,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
     run, cfg, checkpoint = start_run(cfg, ClassifyConfig.from_dict, resume=resume, overwrite=overwrite,
                                      given=given, aliases=RESUME_ALIASES)
     if checkpoint is not None:
-        run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
+        run.log(f"resuming {run.path} after epoch {checkpoint['epoch']}")
     device = distributed.device_for(ranks, resolve_device(cfg.fit.device))
     seed_everything(cfg.fit.seed)
     data = load_run_dataset(run, cfg.data)
@@ -84,7 +84,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
     val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
     extra = {"spec": model.spec.to_dict(), "classes": data.classes}
     state = fit(model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train_loader, val_loader, cfg.fit,
-                device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks,
+                device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks, task="classify",
+                config=cfg.to_dict(),
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent") and ranks.main:

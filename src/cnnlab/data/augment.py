@@ -44,6 +44,15 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
         x = _translate(x, cfg.translate, g)
     if cfg.rotation or cfg.zoom or cfg.shift:
         x = _affine(x, cfg, g)
+    x = _colour(x, cfg, g)
+    if cfg.cutout:
+        x = _cutout(x, cfg.cutout, g)
+    return x.clamp(0, 1)
+
+
+def _colour(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast, saturation and random grayscale, per sample."""
+    n, device = x.shape[0], x.device
     if cfg.brightness:
         x = x * (1 + _uniform(n, cfg.brightness, g, device)).view(n, 1, 1, 1)
     if cfg.contrast:
@@ -55,9 +64,7 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> to
     if x.shape[1] == 3 and cfg.grayscale:
         pick = torch.rand(n, 1, 1, 1, generator=g, device=device) < cfg.grayscale
         x = torch.where(pick, _gray(x).expand_as(x), x)
-    if cfg.cutout:
-        x = _cutout(x, cfg.cutout, g)
-    return x.clamp(0, 1)
+    return x
 
 
 def _translate(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tensor:
@@ -91,10 +98,20 @@ def _affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Te
     angle = _uniform(n, math.radians(cfg.rotation), g, device)
     scale = 1 + _uniform(n, cfg.zoom, g, device)  # >1 zooms in
     shift = _uniform(2 * n, 2 * cfg.shift, g, device).view(n, 2)  # grid units span 2 per side
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (N, H, W, 2)
+    grid = affine_grid(x, angle, scale, shift[:, 0], shift[:, 1])
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def affine_grid(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
+                sx: torch.Tensor | None = None, sy: torch.Tensor | None = None) -> torch.Tensor:
+    """The sampling grid (N, H, W, 2) that rotates each image of x (N, C, H, W) by `angle` (radians), scales it
+    by `scale` (> 1 zooms in), shifts it by (tx, ty) (grid units: 2 span a side) and mirrors it where sx / sy
+    is -1; all (N,). One grid serves an image and its mask alike (the joint augmentation of segmentation)."""
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    sx = torch.ones_like(cos) if sx is None else sx
+    sy = torch.ones_like(cos) if sy is None else sy
+    theta = torch.stack([torch.stack([cos * sx, -sin * sy, tx], 1), torch.stack([sin * sx, cos * sy, ty], 1)], 1)
+    return F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (N, H, W, 2)
 
 
 def preview_grid(images: torch.Tensor, cfg: AugmentConfig, *, variants: int = 8, seed: int = 0) -> torch.Tensor:

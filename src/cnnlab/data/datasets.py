@@ -18,7 +18,7 @@ from cnnlab.data import formats
 from cnnlab.data.config import FOLDER_PREFIX, DataConfig, default_root
 from cnnlab.data.folders import load_images, scan_class_folders, split_folders
 from cnnlab.data.images import DataSplits, ImageData, convert_channels, from_numpy, resize
-from cnnlab.data.manifest import check_manifest, is_file_manifest, load_from_manifest, verify
+from cnnlab.data.manifest import check_manifest, is_file_manifest, load_from_manifest, split_manifest, verify
 from cnnlab.data.splits import stratified_split
 from cnnlab.errors import DataError
 from cnnlab.registry import Registry
@@ -65,6 +65,17 @@ def load_dataset(cfg: DataConfig, manifest: dict | None = None, min_classes: int
     if manifest is not None:
         verify(splits, manifest)
     return splits.map(lambda data: shape(data, cfg))
+
+
+def load_run_dataset(run, cfg):
+    """A run's data (`run` a RunDir, `cfg` its DataConfig): with the run's split as its splits.json records it
+    when it has one, otherwise split now and recorded there, so evaluating or resuming later uses the same
+    images."""
+    if (run.path / "splits.json").is_file():
+        return load_dataset(cfg, manifest=run.read_json("splits.json"))
+    data = load_dataset(cfg)
+    run.write_json("splits.json", split_manifest(data, dataset_root(cfg)))
+    return data
 
 
 def shape(data: ImageData, cfg: DataConfig) -> ImageData:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -36,13 +36,17 @@ def fits_on(device: torch.device, images: torch.Tensor, share: float = 0.5) -> b
     return images.numel() * images.element_size() <= share * free
 
 
-class BatchLoader:
-    """Yields (images float (B, C, H, W) in [0, 1], labels int64 (B,)) on `device`.
+Transform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+class TensorLoader:
+    """Yields (images float (B, C, H, W) in [0, 1], targets (B, ...)) on `device`, from uint8 images (N, C, H, W)
+    and targets (N, ...) (class labels, masks) kept in memory: the loader every task's training shares.
 
     The data are moved to the device once, as uint8, when they take at most half of the GPU's free memory;
     a larger set stays in pinned host memory and each batch is copied over without blocking. Epoch e's order
-    and augmentation depend only on (seed, e), so a resumed run sees exactly the batches an uninterrupted one
-    would.
+    and augmentation (`transform(x, targets, generator)`, on the compute device) depend only on (seed, e), so
+    a resumed run sees exactly the batches an uninterrupted one would.
 
     With `world` > 1 (data-parallel training), rank `rank` keeps only its shard, samples rank, rank + world,
     ...; a shuffled (training) loader cuts every shard to the same length and yields batch_size / world
@@ -50,8 +54,8 @@ class BatchLoader:
     batch of batch_size.
     """
 
-    def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool = False,
-                 augment: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, *, shuffle: bool = False,
+                 transform: Transform | None = None, seed: int = 0, drop_last: bool = False,
                  device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -59,33 +63,50 @@ class BatchLoader:
             if shuffle and batch_size % world:
                 raise CnnlabError(f"the batch size {batch_size} does not divide among {world} ranks; pick a "
                                   f"multiple of {world}")
-            end = len(data) // world * world if shuffle else len(data)
-            data = data.subset(torch.arange(rank, end, world))
+            end = len(images) // world * world if shuffle else len(images)
+            shard = torch.arange(rank, end, world)
+            images, targets = images[shard], targets[shard]
             batch_size = batch_size // world if shuffle else batch_size
         self.rank, self.world = rank, world
         self.device = torch.device(device)
-        self.store = self.device if fits_on(self.device, data.images) else torch.device("cpu")
-        self.images = data.images.to(self.store)
-        self.labels = data.labels.to(self.store)
+        self.store = self.device if fits_on(self.device, images) else torch.device("cpu")
+        self.images, self.targets = images.to(self.store), targets.to(self.store)
         if self.store != self.device:
-            self.images, self.labels = self.images.pin_memory(), self.labels.pin_memory()
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.augment = augment or AugmentConfig()
+            self.images, self.targets = self.images.pin_memory(), self.targets.pin_memory()
+        self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
         self.seed, self.epoch = seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return batch_count(len(self.labels), self.batch_size, self.shuffle, self.drop_last)
+        return batch_count(len(self.targets), self.batch_size, self.shuffle, self.drop_last)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g, batches = epoch_batches(len(self.labels), self.batch_size, shuffle=self.shuffle, seed=self.seed,
+        g, batches = epoch_batches(len(self.targets), self.batch_size, shuffle=self.shuffle, seed=self.seed,
                                    epoch=self.epoch, device=self.store, drop_last=self.drop_last)
         if self.store != self.device:  # augmentation draws on the compute device, seeded the same way
             g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
         for idx in batches:
             x = self.images[idx].to(self.device, non_blocking=True).float().div_(255)
-            if self.augment.enabled:
-                x = augment_batch(x, self.augment, g)
-            yield x, self.labels[idx].to(self.device, non_blocking=True)
+            y = self.targets[idx].to(self.device, non_blocking=True)
+            yield self.transform(x, y, g) if self.transform is not None else (x, y)
+
+
+class BatchLoader(TensorLoader):
+    """A TensorLoader of an ImageData's images and labels, augmented image by image with `augment`."""
+
+    def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool = False,
+                 augment: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
+                 device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> None:
+        self.augment = augment or AugmentConfig()
+        super().__init__(data.images, data.labels, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
+                         transform=self._augment if self.augment.enabled else None, device=device, rank=rank,
+                         world=world)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.targets
+
+    def _augment(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return augment_batch(x, self.augment, g), y

@@ -107,15 +107,3 @@ def load_from_manifest(name: str, root: Path, manifest: dict, image_size: int | 
                      f"{', '.join(str(p.relative_to(root)) for p in added[:3])}); the run's own split is kept")
     return DataSplits(name, parts["train"], parts["val"], parts["test"], skipped, notes)
 
-
-def load_run_dataset(run, cfg):
-    """A run's data (`run` a RunDir, `cfg` its DataConfig): with the run's split as its splits.json records it
-    when it has one, otherwise split now and recorded there, so evaluating or resuming later uses the same
-    images."""
-    from cnnlab.data.datasets import dataset_root, load_dataset
-
-    if (run.path / "splits.json").is_file():
-        return load_dataset(cfg, manifest=run.read_json("splits.json"))
-    data = load_dataset(cfg)
-    run.write_json("splits.json", split_manifest(data, dataset_root(cfg)))
-    return data

@@ -76,15 +76,8 @@ def _write_cache(file: Path, data: ImageData, skipped: list[tuple[str, str]]) ->
         pass  # a read-only data folder: no cache, nothing else changes
 
 
-def load_images(paths: list[Path], labels: list[int], classes: list[str], image_size: int | None, *,
-                cache_dir: Path | None = None, workers: int | None = None) -> tuple[ImageData, list[tuple[str, str]]]:
-    """Decode files into an ImageData (uint8 (N, C, S, S) when image_size is given: shorter side resized,
-    centre cropped); unreadable files are skipped and returned as (path, reason). One channel when every
-    file holds one, else RGB. With `cache_dir`, the result is cached there and reused while no file changed."""
-    paths = [Path(p) for p in paths]
-    cache = cache_dir / f"images-{_cache_key(paths, labels, classes, image_size)}.npz" if cache_dir else None
-    if cache is not None and cache.is_file() and (hit := _read_cache(cache)) is not None:
-        return hit
+def _read_headers(paths: list[Path]) -> tuple[dict[int, tuple], list[tuple[str, str]]]:
+    """{index: (size, gray)} of the files whose header reads, and (path, reason) for the others."""
     headers, skipped = {}, []
     for i, path in enumerate(paths):
         try:
@@ -94,20 +87,42 @@ def load_images(paths: list[Path], labels: list[int], classes: list[str], image_
     if not headers:
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise DataError(f"none of the {len(paths)} images could be read{first}")
-    mode = "L" if all(gray for _, gray in headers.values()) else "RGB"
-    if image_size is None:
-        sizes = Counter(size for size, _ in headers.values())
-        if len(sizes) > 1:
-            (a, _), (b, _) = sizes.most_common(2)
-            raise DataError(f"images have {len(sizes)} different sizes (e.g. {a[0]}x{a[1]} and {b[0]}x{b[1]}); "
-                            "pass --image-size N to resize them to N x N")
-    width, height = (image_size, image_size) if image_size else next(iter(headers.values()))[0]
-    order = sorted(headers)
-    need = len(order) * (1 if mode == "L" else 3) * width * height
-    free = available_memory()
+    return headers, skipped
+
+
+def _common_size(headers: dict[int, tuple], image_size: int | None) -> tuple[int, int]:
+    """(width, height) of the decoded images: image_size square, or the one size every file has."""
+    if image_size:
+        return image_size, image_size
+    sizes = Counter(size for size, _ in headers.values())
+    if len(sizes) > 1:
+        (a, _), (b, _) = sizes.most_common(2)
+        raise DataError(f"images have {len(sizes)} different sizes (e.g. {a[0]}x{a[1]} and {b[0]}x{b[1]}); "
+                        "pass --image-size N to resize them to N x N")
+    return next(iter(headers.values()))[0]
+
+
+def _check_memory(count: int, channels: int, width: int, height: int) -> None:
+    need, free = count * channels * width * height, available_memory()
     if need > free // 2:
-        raise DataError(f"{len(order)} images of {width}x{height} would take {need / 2**30:.1f} GiB in memory, more "
+        raise DataError(f"{count} images of {width}x{height} would take {need / 2**30:.1f} GiB in memory, more "
                         f"than half of the {free / 2**30:.1f} GiB free here; pass a smaller --image-size")
+
+
+def load_images(paths: list[Path], labels: list[int], classes: list[str], image_size: int | None, *,
+                cache_dir: Path | None = None, workers: int | None = None) -> tuple[ImageData, list[tuple[str, str]]]:
+    """Decode files into an ImageData (uint8 (N, C, S, S) when image_size is given: shorter side resized,
+    centre cropped); unreadable files are skipped and returned as (path, reason). One channel when every
+    file holds one, else RGB. With `cache_dir`, the result is cached there and reused while no file changed."""
+    paths = [Path(p) for p in paths]
+    cache = cache_dir / f"images-{_cache_key(paths, labels, classes, image_size)}.npz" if cache_dir else None
+    if cache is not None and cache.is_file() and (hit := _read_cache(cache)) is not None:
+        return hit
+    headers, skipped = _read_headers(paths)
+    mode = "L" if all(gray for _, gray in headers.values()) else "RGB"
+    width, height = _common_size(headers, image_size)
+    order = sorted(headers)
+    _check_memory(len(order), 1 if mode == "L" else 3, width, height)
     out = np.empty((len(order), 1 if mode == "L" else 3, height, width), np.uint8)  # (N, C, H, W)
     ok = np.zeros(len(order), bool)
 

@@ -12,16 +12,19 @@ import typer
 from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.cliutil import fresh_path, given_options
 from cnnlab.console import console
+from cnnlab.data.augment_spec import parse_augment
+from cnnlab.errors import ConfigError, DataError
+from cnnlab.train.options import training_options
 
 if TYPE_CHECKING:
     import torch
-from cnnlab.data.augment_spec import parse_augment
-from cnnlab.errors import ConfigError, DataError
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("train")
+@training_options("epochs", "batch_size", "seed", "device", "precision", "max_seconds", "tensorboard",
+                  defaults={"epochs": 50, "batch_size": 32})
 def train(
     ctx: typer.Context,
     data: str = typer.Option(None, "--data", help="a folder of photos, folder:PATH, or DATASET[:CLASS] (cifar10:cat); "
@@ -31,7 +34,6 @@ def train(
     generator: str = typer.Option("transposed", help="transposed or upsampling (the seed's two)"),
     latent_dim: int = typer.Option(128),
     width: float = typer.Option(1.0, help="filter counts x this (1.0: the seed's; 0.25 for quick CPU trials)"),
-    epochs: int = typer.Option(50), batch_size: int = typer.Option(32),
     preset: str = typer.Option("dcgan", help="Adam settings: dcgan (2e-4, beta1 0.5) or seed (1e-4, Keras betas)"),
     lr_d: float = typer.Option(None, help="discriminator learning rate (default: the preset's)"),
     lr_g: float = typer.Option(None, help="generator learning rate (default: the preset's)"),
@@ -40,10 +42,10 @@ def train(
     sample_every: int = typer.Option(1, help="save the fixed-noise grid every N epochs"),
     features: str = typer.Option("auto", help="feature space for diversity/FID/KID: auto, efficientnet_lite0, "
                                  "pixels, run:CLASSIFIER_RUN"),
-    seed: int = typer.Option(0), device: str = typer.Option("auto"), precision: str = typer.Option("auto"),
-    max_seconds: float = typer.Option(None, help="time budget: stop after the epoch that spends it"),
     name: str = typer.Option(None), runs_dir: str = typer.Option("runs"),
-    resume: bool = typer.Option(False), overwrite: bool = typer.Option(False),
+    resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
+    overwrite: bool = typer.Option(False, help="replace an existing run folder"),
+    train_options: dict | None = None,
 ) -> None:
     """Train the seed's DCGAN; sample grids per epoch, curves, health scores and report.html in the run folder."""
     from cnnlab.generate.config import OPTIMIZER_PRESETS, SEED_AUGMENT, GanConfig
@@ -54,12 +56,11 @@ def train(
         data = resumed_data(resume, name, runs_dir)
     d, g, b1, b2 = OPTIMIZER_PRESETS[preset]
     cfg = GanConfig(data=data, data_dir=data_dir, image_size=image_size, channels=channels, generator=generator,
-                    latent_dim=latent_dim, width=width, epochs=epochs, batch_size=batch_size,
+                    latent_dim=latent_dim, width=width,
                     lr_d=d if lr_d is None else lr_d, lr_g=g if lr_g is None else lr_g, beta1=b1, beta2=b2,
                     label_noise=label_noise,
                     augment=SEED_AUGMENT if augment == "seed" else parse_augment(augment), sample_every=sample_every,
-                    features=features, precision=precision, seed=seed, device=device, max_seconds=max_seconds,
-                    name=name, runs_dir=runs_dir)
+                    features=features, name=name, runs_dir=runs_dir, **train_options)
     result = train_gan(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.status == "interrupted":
         sys.exit(130)

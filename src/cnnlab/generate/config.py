@@ -9,6 +9,7 @@ from cnnlab.checks import check_choice, check_device, check_number, config_with_
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.errors import ConfigError
 from cnnlab.generate.nets import GENERATORS, SIZES
+from cnnlab.train.board import check_tensorboard
 from cnnlab.train.device import PRECISIONS
 from cnnlab.train.names import check_run_name, default_run_name
 
@@ -52,6 +53,7 @@ class GanConfig:
     seed: int = 0
     device: str = "auto"
     max_seconds: float | None = None  # time budget: stop after the epoch that spends it
+    tensorboard: bool = False  # also write TensorBoard events (losses, sample grids) to RUN/tensorboard
     name: str | None = None
     runs_dir: str = "runs"
 
@@ -91,6 +93,7 @@ class GanConfig:
         check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
         check_device(self.device)
         check_number("max_seconds", self.max_seconds, low=0, low_open=True, optional=True)
+        check_tensorboard(self.tensorboard)
         if self.name is not None and not isinstance(self.name, str):
             raise ConfigError(f"--name must be a folder name, got {self.name!r}")
         check_run_name(self.name)

@@ -29,13 +29,13 @@ def load_generator(run_path: str | Path, device: torch.device) -> tuple[torch.nn
     if not run.last_checkpoint.is_file():
         raise RunFolderError(f"{run.path} has no checkpoint yet; train it with `cnnlab generate train`")
     ckpt = run.load_checkpoint()
-    trainer = ckpt.get("trainer") if isinstance(ckpt, dict) else None
-    if not isinstance(trainer, dict) or not isinstance(trainer.get("G"), dict) or "config" not in ckpt:
+    nets = ckpt.get("nets")
+    if not isinstance(ckpt.get("model"), dict) or not isinstance(nets, dict) or "D" not in nets or "config" not in ckpt:
         raise RunFolderError(f"{run.last_checkpoint} is not a GAN checkpoint; pass a folder of runs/generate/")
     try:
         cfg = GanConfig.from_dict(ckpt["config"])  # the settings the weights were trained with
         G = create_generator(cfg.generator, cfg.latent_dim, cfg.image_size, cfg.channels, cfg.width)
-        G.load_state_dict(trainer["G"])
+        G.load_state_dict(ckpt["model"])
     except (RunFolderError, RuntimeError) as exc:
         raise RunFolderError(f"the generator in {run.last_checkpoint} does not match its settings "
                              f"({str(exc).splitlines()[0][:200]}); the file is damaged: train the run again") from None

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.utils import make_grid
 
 from cnnlab.atomic import replacing
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
-from cnnlab.errors import RunFolderError, TrainingDiverged
+from cnnlab.errors import RunFolderError
 from cnnlab.generate.config import GanConfig
 from cnnlab.generate.data import check_source, load_real_images
 from cnnlab.generate.health import FeatureSpace, diversity_ratio, feature_space
@@ -24,7 +25,7 @@ from cnnlab.generate.nets import Discriminator, create_generator
 from cnnlab.report.plots import save_image_grid
 from cnnlab.train import RunDir, resolve_device, seed_everything
 from cnnlab.train.device import autocast
-from cnnlab.train.loop import make_progress
+from cnnlab.train.engine import Engine, EngineSpec, EngineState
 from cnnlab.train.run import start_run
 
 FIXED_SAMPLES = (4, 6)  # the fixed noise batch of 24, drawn as 4 rows of 6
@@ -86,15 +87,22 @@ class GanTrainer:
         return torch.cat([self.G(z[i:i + batch_size].to(self.device)).float() for i in range(0, len(z), batch_size)])
 
     def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
-                "opt_d": self.opt_d.state_dict(), "fixed_z": self.fixed_z.cpu()}
+        """The checkpoint's parts, in the shared format: the generator is the model."""
+        return {"model": self.G.state_dict(), "nets": {"D": self.D.state_dict()},
+                "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+                "fixed_z": self.fixed_z.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.fixed_z = state["fixed_z"].to(self.device)
+        try:
+            self.G.load_state_dict(state["model"])
+            self.D.load_state_dict(state["nets"]["D"])
+            self.opt_g.load_state_dict(state["optimizers"]["g"])
+            self.opt_d.load_state_dict(state["optimizers"]["d"])
+            self.fixed_z = state["fixed_z"].to(self.device)
+        except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
+            raise RunFolderError(f"the run's last checkpoint does not fit its GAN ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:160]}); it was replaced or damaged: restore it, "
+                                 "or start the run again with --overwrite") from exc
 
 
 @dataclass
@@ -136,10 +144,10 @@ def train_gan(cfg: GanConfig, *, resume: bool = False, overwrite: bool = False,
     for path, reason in real.skipped:
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
     trainer = GanTrainer(cfg, device)
-    history: list[dict] = []
+    state = EngineState()
     if ckpt is not None:
-        trainer.load_state_dict(ckpt["trainer"])
-        history = ckpt["history"]
+        trainer.load_state_dict(ckpt)
+        state = EngineState(**ckpt["engine"])
     space = feature_space(cfg.features, cfg.channels, device)
     real_features = space.embed(real.images[torch.randperm(len(real.images),
                                 generator=torch.Generator().manual_seed(cfg.seed))[:1000]].float() / 255)
@@ -149,74 +157,69 @@ def train_gan(cfg: GanConfig, *, resume: bool = False, overwrite: bool = False,
     loader = BatchLoader(ImageData(real.images, torch.zeros(len(real.images), dtype=torch.long), ["real"]),
                          cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, device=device,
                          drop_last=len(real.images) > cfg.batch_size)
-    status = fit_gan(trainer, loader, run, history, space, real_features, callbacks)
-    summary = {"status": status}
-    if status in ("finished", "budget-spent"):
+    engine = Engine(gan_spec(cfg), device=device, run=run, state=state, callbacks=callbacks)
+    with engine.session():
+        engine.run_until(cfg.epochs, GanEpoch(trainer, loader, engine, space, real_features), trainer.state_dict)
+    summary = {"status": state.status}
+    if state.status in ("finished", "budget-spent"):
         from cnnlab.generate.report import finish
 
-        summary = finish(run, cfg, trainer, real.images, space, history, status)
-    return GanResult(run, status, history, summary)
+        summary = finish(run, cfg, trainer, real.images, space, state.history, state.status)
+    return GanResult(run, state.status, state.history, summary)
 
 
-def fit_gan(trainer: GanTrainer, loader: BatchLoader, run: RunDir, history: list[dict], space: FeatureSpace,
-            real_features, callbacks) -> str:
-    """Epochs until cfg.epochs (or the time budget); returns the status. Ctrl-C keeps the last epoch's state."""
-    cfg = trainer.cfg
-    try:
-        with make_progress() as progress:
-            while len(history) < cfg.epochs:
-                record = gan_epoch(trainer, loader, len(history), progress, space, real_features)
-                history.append(record)
-                finish_epoch(trainer, run, history)
-                for callback in callbacks:
-                    callback(len(history), record)
-                if cfg.max_seconds is not None and sum(r["seconds"] for r in history) >= cfg.max_seconds:
-                    run.log(f"time budget spent after epoch {len(history)}")
-                    return "budget-spent"
-    except KeyboardInterrupt:
-        run.log(f"interrupted: state of epoch {len(history)} is saved; continue with --resume", style="yellow")
-        return "interrupted"
-    return "finished"
+def gan_spec(cfg: GanConfig) -> EngineSpec:
+    """The engine's view of a GAN run: no best checkpoint (no validation loss), both losses must stay finite."""
+    return EngineSpec(task="generate", config=cfg.to_dict(), seed=cfg.seed, total_epochs=cfg.epochs,
+                      max_seconds=cfg.max_seconds, monitor=None,
+                      finite=(("d_loss", "the discriminator's loss"), ("g_loss", "the generator's loss")),
+                      advice=lambda r: "Lower the learning rates (--lr-d, --lr-g).", describe=describe_epoch,
+                      tensorboard=cfg.tensorboard)
 
 
-def gan_epoch(trainer: GanTrainer, loader: BatchLoader, epoch: int, progress, space: FeatureSpace,
-              real_features) -> dict:
-    cfg, device = trainer.cfg, trainer.device
-    torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout depends on (seed, epoch) alone
-    g = torch.Generator(device=device).manual_seed(cfg.seed * 7_919 + epoch + 1)
-    loader.set_epoch(epoch)
-    task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(loader), metrics="")
-    totals: dict[str, torch.Tensor] = {}
-    start = time.perf_counter()
-    for i, (real, _) in enumerate(loader):
-        for key, value in trainer.train_step(real, g).items():
-            totals[key] = totals.get(key, 0) + value
-        if i % max(1, len(loader) // 10) == 0 or i == len(loader) - 1:
-            progress.update(task, completed=i + 1, metrics=" ".join(f"{k}={v.item() / (i + 1):.3f}"
-                                                                    for k, v in totals.items()))
-    seconds = time.perf_counter() - start
-    progress.remove_task(task)
-    record = {"epoch": epoch + 1, **{k: v.item() / max(len(loader), 1) for k, v in totals.items()}, "seconds": seconds}
-    if not all(math.isfinite(v) for v in record.values()):
-        raise TrainingDiverged(f"a GAN loss became non-finite in epoch {epoch + 1}; the last good checkpoint (epoch "
-                               f"{epoch}) is kept. Lower the learning rates.")
-    z = torch.randn(cfg.health_samples, cfg.latent_dim, generator=torch.Generator().manual_seed(epoch))
-    record["diversity"] = diversity_ratio(space.embed(trainer.generate(z)), real_features)
-    return record
-
-
-def finish_epoch(trainer: GanTrainer, run: RunDir, history: list[dict]) -> None:
-    cfg, record = trainer.cfg, history[-1]
-    epoch = record["epoch"]
+def describe_epoch(record: dict) -> str:
     warn = "  [mode collapse?]" if record["diversity"] < COLLAPSE_WARNING else ""
-    run.log(f"epoch {epoch:>3}  d_loss {record['d_loss']:.4f}  g_loss {record['g_loss']:.4f}  D(real) "
-            f"{record['d_real']:.2f}  D(fake) {record['d_fake']:.2f}  diversity {record['diversity']:.2f}{warn}  "
-            f"{record['seconds']:.1f}s")
-    if epoch % cfg.sample_every == 0 or epoch == cfg.epochs:
-        save_sample_grid(trainer.generate(trainer.fixed_z).cpu(), run.path / "epochs" / f"epoch_{epoch:04d}.png")
-    run.save_checkpoint({"trainer": trainer.state_dict(), "epoch": epoch, "history": history,
-                         "config": cfg.to_dict()})
-    run.write_metrics(history)
+    return (f"d_loss {record['d_loss']:.4f}  g_loss {record['g_loss']:.4f}  D(real) {record['d_real']:.2f}  "
+            f"D(fake) {record['d_fake']:.2f}  diversity {record['diversity']:.2f}{warn}")
+
+
+@dataclass
+class GanEpoch:
+    """The GAN's epoch for the engine: a discriminator and a generator round per batch, then the diversity of
+    fresh samples and, every cfg.sample_every epochs, the grid of the fixed noise batch. On CUDA nothing
+    waits for the device until the epoch ends."""
+
+    trainer: GanTrainer
+    loader: BatchLoader
+    engine: Engine
+    space: FeatureSpace
+    real_features: torch.Tensor
+
+    def __call__(self, epoch: int) -> dict:
+        trainer, cfg, device = self.trainer, self.trainer.cfg, self.trainer.device
+        g = torch.Generator(device=device).manual_seed(cfg.seed * 7_919 + epoch + 1)
+        self.loader.set_epoch(epoch)
+        bar = self.engine.bar(len(self.loader))
+        totals: dict[str, torch.Tensor] = {}
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for i, (real, _) in enumerate(self.loader):
+            for key, value in trainer.train_step(real, g).items():
+                totals[key] = totals.get(key, 0) + value.float()
+            bar.update(i, totals, i + 1)
+        steps = max(len(self.loader), 1)
+        record = {"epoch": epoch + 1, **{k: v.item() / steps for k, v in totals.items()}}  # waits for the device
+        record["seconds"] = time.perf_counter() - start
+        bar.close()
+        if all(math.isfinite(v) for v in record.values()):
+            z = torch.randn(cfg.health_samples, cfg.latent_dim, generator=torch.Generator().manual_seed(epoch))
+            record["diversity"] = diversity_ratio(self.space.embed(trainer.generate(z)), self.real_features)
+            if (epoch + 1) % cfg.sample_every == 0 or epoch + 1 == cfg.epochs:
+                samples = trainer.generate(trainer.fixed_z).cpu()
+                save_sample_grid(samples, self.engine.run.path / "epochs" / f"epoch_{epoch + 1:04d}.png")
+                self.engine.board.image("samples", make_grid(samples, nrow=FIXED_SAMPLES[1], pad_value=1), epoch + 1)
+        return record
 
 
 def save_grid(grid: torch.Tensor, path, **labels) -> None:

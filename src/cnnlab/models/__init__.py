@@ -4,7 +4,7 @@ without it); `cnnlab.models.registry.load_zoo` fills the registry."""
 from importlib import import_module
 
 _WHERE = {"Backbone": "base", "ImageClassifier": "base", "ModelSpec": "base", "count_parameters": "base",
-          "MODELS": "registry", "create_model": "registry", "list_models": "registry", "model_entry": "registry",
+          "MODELS": "registry", "create_model": "factory", "list_models": "registry", "model_entry": "registry",
           "model_from_spec": "registry"}
 
 __all__ = sorted(_WHERE)

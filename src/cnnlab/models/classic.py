@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.models.base import Backbone, flat_size
-from cnnlab.models.registry import register_model
+from cnnlab.models.entries import register_model
 
 
 @register_model("baseline-cnn", "the seed's 3-conv CNN; 122,570 parameters on 32x32x3", default_size=32)

@@ -54,7 +54,7 @@ def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
             classes: int = typer.Option(10, "--classes"),
             batch: int = typer.Option(32, "--batch", help="batch size for the per-batch memory")) -> None:
     """Layers, output shapes, parameters, multiply-adds and feature-map memory."""
-    from cnnlab.models.registry import create_model
+    from cnnlab.models.factory import create_model
     from cnnlab.models.summary import human, human_bytes, summarize
 
     c, h, _ = parse_input(input)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from cnnlab.models.base import Backbone
-from cnnlab.models.registry import register_model
+from cnnlab.models.entries import register_model
 
 
 class DenseLayer(nn.Module):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cnnlab.models.base import Backbone
-from cnnlab.models.registry import register_model
+from cnnlab.models.entries import register_model
 
 
 def freeze(p: nn.Parameter) -> nn.Parameter:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cnnlab.models.base import Backbone
-from cnnlab.models.registry import register_model
+from cnnlab.models.entries import register_model
 
 
 def conv_bn(cin: int, cout: int, k: int, stride: int = 1, relu: bool = True) -> nn.Sequential:

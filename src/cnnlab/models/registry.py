@@ -1,40 +1,23 @@
-"""The model zoo: `create_model(name, in_channels, num_classes, image_size)` over a registry of builders."""
+"""The model zoo by name: its entries (zoo builders and timm:NAME), checked network building, rebuilding from a
+saved spec. `cnnlab.models.factory.create_model` makes a model ready to train."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from cnnlab.checks import check_number
 from cnnlab.errors import ConfigError, ModelError
 from cnnlab.memory import available_memory
 from cnnlab.models.base import ImageClassifier, ModelSpec
+from cnnlab.models.entries import MODELS, TIMM_PREFIX, ModelEntry, register_model
+from cnnlab.models.timm_models import timm_entry
 from cnnlab.registry import Registry
 
-TIMM_PREFIX = "timm:"
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    build: Callable[..., nn.Module]
-    description: str
-    default_size: int
-    defaults: dict = field(default_factory=dict)  # training defaults the seed gives (weight_decay)
-
-
-MODELS: Registry[ModelEntry] = Registry("model")
-
-
-def register_model(name: str, description: str, *, default_size: int, **defaults) -> Callable:
-    def add(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        MODELS.register(name)(ModelEntry(build, description, default_size, defaults))
-        return build
-
-    return add
-
+__all__ = ["MODELS", "TIMM_PREFIX", "ModelEntry", "register_model", "load_zoo", "model_entry", "list_models",
+           "check_model_options", "check_footprint", "build_network", "model_from_spec"]
 
 def load_zoo() -> Registry[ModelEntry]:
     """MODELS, filled: the zoo's modules register their builders when first imported."""
@@ -45,8 +28,6 @@ def load_zoo() -> Registry[ModelEntry]:
 
 def model_entry(name: str) -> ModelEntry:
     if name.startswith(TIMM_PREFIX):
-        from cnnlab.models.timm_models import timm_entry
-
         return timm_entry(name[len(TIMM_PREFIX):])
     return load_zoo().get(name)
 
@@ -54,8 +35,6 @@ def model_entry(name: str) -> ModelEntry:
 def check_model_options(model: object, model_args: object, input_size: object) -> None:
     """ConfigError (or UnknownNameError listing the valid names) for a --model, --model-arg or --input-size
     that no model takes, before any data is read."""
-    from cnnlab.checks import check_number
-
     if not isinstance(model, str):
         raise ConfigError(f"--model must be a model name, got {model!r}")
     model_entry(model)
@@ -144,30 +123,6 @@ def build_network(spec: ModelSpec, num_classes: int | None = None) -> nn.Module:
     if out.shape != (1, classes):
         raise ModelError(f"{spec.name} put out {tuple(out.shape)} for one image, expected (1, {classes})")
     return net
-
-
-def create_model(name: str, in_channels: int, num_classes: int, image_size: int, *,
-                 mean: list[float] | None = None, std: list[float] | None = None, pretrained: bool = False,
-                 weights: str | None = None, input_size: int | None = None, **kwargs) -> ImageClassifier:
-    """A zoo network wrapped with its preprocessing; takes float images (N, C, H, W) in [0, 1].
-
-    mean/std default to 0.5 per channel; the classify task passes the training set's statistics.
-    With `pretrained` (or a `weights` file) the network starts from ImageNet weights (see
-    cnnlab.models.pretrained): it then takes 3 channels at the weights' input size (or `input_size`),
-    normalises with the weights' statistics, and gets a new classifier for `num_classes`.
-    """
-    if in_channels < 1 or num_classes < 1 or image_size < 1:
-        raise ModelError(f"bad model shape: in_channels={in_channels}, num_classes={num_classes}, "
-                         f"image_size={image_size}")
-    if pretrained or weights:
-        from cnnlab.models.transfer import pretrained_model
-
-        return pretrained_model(name, in_channels, num_classes, image_size, weights=weights, input_size=input_size,
-                                **kwargs)
-    spec = ModelSpec(name, in_channels, num_classes, image_size, dict(kwargs), input_size=input_size)
-    net = build_network(spec)
-    channels = spec.network_channels
-    return ImageClassifier(net, spec, mean or [0.5] * channels, std or [0.5] * channels)
 
 
 def model_from_spec(spec: dict | ModelSpec) -> ImageClassifier:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from torch import nn
 
 from cnnlab.errors import UnknownNameError
+from cnnlab.models.entries import ModelEntry
 from cnnlab.registry import unknown_name_message
 
 
 def timm_entry(name: str):
     import timm
-
-    from cnnlab.models.registry import ModelEntry
 
     if name not in timm.list_models():
         close = timm.list_models(f"*{name.split('_')[0]}*")[:20]

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.checks import check_number
+from cnnlab.data.augment import affine_grid
 from cnnlab.errors import ConfigError
 
 
@@ -58,9 +59,7 @@ def joint_augment(x: torch.Tensor, mask: torch.Tensor, cfg: JointAugment,
     sx, sy = flip(cfg.hflip), flip(cfg.vflip)
     angle, scale = uniform(math.radians(cfg.rotation)), 1 + uniform(cfg.zoom)
     tx, ty = uniform(2 * cfg.shift), uniform(2 * cfg.shift)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * sx, -sin * sy, tx], 1), torch.stack([sin * sx, cos * sy, ty], 1)], 1)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (N, H, W, 2)
+    grid = affine_grid(x, angle, scale, tx, ty, sx, sy)  # (N, H, W, 2)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     m = F.grid_sample(mask[:, None].to(x.dtype), grid, mode="nearest", padding_mode="border", align_corners=False)
     return x, m[:, 0].round().long()

@@ -6,11 +6,14 @@ import typer
 
 from cnnlab.cliutil import given_options
 from cnnlab.console import console
+from cnnlab.train.options import training_options
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("train")
+@training_options("batch_size", "seed", "device", "precision", "patience", "grad_clip", "max_seconds", "ema",
+                  "compile", "channels_last", "tensorboard", defaults={"batch_size": 16})
 def train(ctx: typer.Context,
           data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
           image_size: int = typer.Option(128, help="a multiple of 32 (the seed: 128)"),
@@ -20,16 +23,20 @@ def train(ctx: typer.Context,
           augment: bool = typer.Option(True, help="joint flip/rotation/zoom/shift of image and mask"),
           epochs: int = typer.Option(10, help="epochs with the encoder frozen"),
           finetune_epochs: int = typer.Option(0, help="then epochs with the encoder trained too"),
-          lr: float = typer.Option(1e-3), finetune_lr: float = typer.Option(1e-4),
-          batch_size: int = typer.Option(16), seed: int = typer.Option(0), device: str = typer.Option("auto"),
+          lr: float = typer.Option(1e-3, help="learning rate of the frozen-encoder epochs (Adam)"),
+          finetune_lr: float = typer.Option(1e-4, help="learning rate of the fine-tuning epochs (Adam)"),
           name: str = typer.Option(None), runs_dir: str = typer.Option("runs"),
-          resume: bool = typer.Option(False), overwrite: bool = typer.Option(False)) -> None:
+          resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
+          overwrite: bool = typer.Option(False, help="replace an existing run folder"),
+          train_options: dict | None = None) -> None:
     """Train a U-Net on a pretrained encoder (frozen, then optionally fine-tuned) into a run folder."""
     from cnnlab.segment.augment import NONE, JointAugment
     from cnnlab.segment.train import SegmentConfig, train_unet
 
-    cfg = SegmentConfig(data, image_size, encoder, pretrained, weights, dropout, JointAugment() if augment else NONE,
-                        0.2, epochs, finetune_epochs, lr, finetune_lr, batch_size, seed, device, name, runs_dir)
+    cfg = SegmentConfig(data=data, image_size=image_size, encoder=encoder, pretrained=pretrained, weights=weights,
+                        dropout=dropout, augment=JointAugment() if augment else NONE, epochs=epochs,
+                        finetune_epochs=finetune_epochs, lr=lr, finetune_lr=finetune_lr, name=name,
+                        runs_dir=runs_dir, **train_options)
     summary = train_unet(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     console.print(summary)
 

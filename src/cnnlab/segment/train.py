@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.checks import check_device, check_number, config_with_augment
-from cnnlab.data.loader import batch_count, epoch_batches
+from cnnlab.data.loader import TensorLoader
 from cnnlab.errors import ConfigError, DataError, UnknownNameError
 from cnnlab.report.plots import save_image_grid
 from cnnlab.segment.augment import NONE, JointAugment, joint_augment
@@ -19,9 +19,22 @@ from cnnlab.segment.data import LAYOUTS, MaskData
 from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import UNet, create_unet
 from cnnlab.segment.report import write_report
-from cnnlab.train import FitConfig, FitState, PhaseConfig, RunDir, StepResult, fit, resolve_device, seed_everything
+from cnnlab.train import (
+    FitConfig,
+    FitState,
+    PhaseConfig,
+    RunDir,
+    StepResult,
+    distributed,
+    fit,
+    resolve_device,
+    seed_everything,
+)
 from cnnlab.train.names import check_run_name, default_run_name
 from cnnlab.train.run import start_run
+
+SHARED_OPTIONS = ("batch_size", "seed", "device", "precision", "patience", "grad_clip", "max_seconds", "ema",
+                  "compile", "channels_last", "tensorboard")  # the training options segment shares with every task
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,14 @@ class SegmentConfig:
     device: str = "auto"
     name: str | None = None
     runs_dir: str = "runs"
+    precision: str = "auto"  # the shared training options (cnnlab.train.options), as FitConfig takes them
+    patience: int | None = None
+    grad_clip: float | None = None
+    max_seconds: float | None = None
+    ema: float | None = None
+    compile: bool = False
+    channels_last: str = "auto"
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         """Refuse values out of their choices or ranges, before any data is read or folder made."""
@@ -74,6 +95,7 @@ class SegmentConfig:
         check_run_name(self.name)
         if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
             raise ConfigError(f"--runs-dir must be a folder, got {self.runs_dir!r}")
+        self.fit_config()  # the shared options are checked as FitConfig checks them
 
     @property
     def run_path(self) -> Path:
@@ -90,7 +112,8 @@ class SegmentConfig:
         if self.finetune_epochs:
             phases.append(PhaseConfig("finetune", self.finetune_epochs, "adam", self.finetune_lr, train="all",
                                       freeze_norm_stats=self.pretrained or bool(self.weights)))
-        return FitConfig(batch_size=self.batch_size, seed=self.seed, device=self.device, phases=tuple(phases))
+        shared = {k: getattr(self, k) for k in SHARED_OPTIONS}
+        return FitConfig(**shared, phases=tuple(phases))
 
     @classmethod
     def from_dict(cls, d: dict) -> SegmentConfig:
@@ -153,29 +176,15 @@ def digit_strokes(image_size: int, count: int = 600) -> MaskData:
     return MaskData(images, masks, ["background", "stroke"], [f"digit{i}" for i in range(count)])
 
 
-class MaskLoader:
-    """(images float (B, C, S, S) in [0, 1], masks int64 (B, S, S)), shuffled and augmented per (seed, epoch)."""
+def mask_loader(data: MaskData, batch_size: int, *, shuffle: bool = False, augment: JointAugment = NONE,
+                seed: int = 0, device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> TensorLoader:
+    """(images float (B, C, S, S) in [0, 1], masks int64 (B, S, S)), shuffled and jointly augmented per (seed,
+    epoch) when `shuffle`; sharded over the ranks of a data-parallel run."""
+    def transform(x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return joint_augment(x, y, augment, g)
 
-    def __init__(self, data: MaskData, batch_size: int, *, shuffle: bool = False, augment: JointAugment = NONE,
-                 seed: int = 0, device: torch.device | str = "cpu") -> None:
-        self.device = torch.device(device)
-        self.images, self.masks = data.images.to(self.device), data.masks.to(self.device)
-        self.batch_size, self.shuffle, self.augment, self.seed, self.epoch = batch_size, shuffle, augment, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return batch_count(len(self.images), self.batch_size, self.shuffle)
-
-    def __iter__(self):
-        g, batches = epoch_batches(len(self.images), self.batch_size, shuffle=self.shuffle, seed=self.seed,
-                                   epoch=self.epoch, device=self.device)
-        for idx in batches:
-            x, y = self.images[idx].float() / 255, self.masks[idx]
-            if self.shuffle:
-                x, y = joint_augment(x, y, self.augment, g)
-            yield x, y
+    return TensorLoader(data.images, data.masks, batch_size, shuffle=shuffle, seed=seed, device=device,
+                        transform=transform if shuffle and augment.enabled else None, rank=rank, world=world)
 
 
 def segmentation_step(num_classes: int):
@@ -215,32 +224,39 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
         check_data_folder(cfg.data)
         if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
             raise DataError(f"--weights {cfg.weights} is not a file")
+    ranks = distributed.setup(cfg.device)
     run, cfg, checkpoint = start_run(cfg, SegmentConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
                                      extendable=("finetune_epochs",))
-    device = resolve_device(cfg.device)
+    device = distributed.device_for(ranks, resolve_device(cfg.device))
     seed_everything(cfg.seed)
-    data = load_mask_data(cfg.data, cfg.image_size)
-    if len(data) < MIN_IMAGES:
-        raise DataError(f"{cfg.data} has {len(data)} image(s) with masks; training and validation need at least "
-                        f"{MIN_IMAGES}")
-    train_set, val_set = split(data, cfg.val_fraction, cfg.seed)
+    train_set, val_set = load_splits(cfg)
     classes = train_set.classes
     model = create_unet(cfg.encoder, len(classes), in_channels=train_set.images.shape[1], image_size=cfg.image_size,
                         dropout=cfg.dropout, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
     for note in model.notes:
         run.log(note, style="cyan")
-    run.log(f"U-Net on {cfg.encoder}: {len(train_set)} train / {len(val_set)} val images, classes {classes}")
-    shown = val_set.subset(range(min(4, len(val_set))))
-    display = epoch_display(run, model, shown, device)
-    fit_cfg = cfg.fit_config()
+    run.log(f"U-Net on {cfg.encoder}: {len(train_set)} train / {len(val_set)} val images, classes {classes}"
+            + (f"; data-parallel over {ranks.world} ranks" if ranks.enabled else ""))
+    display = epoch_display(run, model, val_set.subset(range(min(4, len(val_set)))), device)
+    shard = {"device": device, "rank": ranks.rank, "world": ranks.world}
     state = fit(model, segmentation_step(len(classes)),
-                MaskLoader(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, device=device),
-                MaskLoader(val_set, cfg.batch_size, device=device), fit_cfg, device=device, run=run,
+                mask_loader(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, **shard),
+                mask_loader(val_set, cfg.batch_size, **shard), cfg.fit_config(), device=device, run=run,
                 checkpoint=checkpoint, extra={"spec": model.spec.to_dict(), "classes": classes},
-                callbacks=(display, *callbacks), finalize=finalize_metrics(len(classes)))
-    if state.status not in ("finished", "early-stopped", "budget-spent"):
+                callbacks=(display, *callbacks) if ranks.main else callbacks,
+                finalize=finalize_metrics(len(classes)), task="segment", config=cfg.to_dict())
+    if state.status not in ("finished", "early-stopped", "budget-spent") or not ranks.main:
         return {"status": state.status}
     return finish(run, cfg, state, classes)
+
+
+def load_splits(cfg: SegmentConfig) -> tuple[MaskData, MaskData]:
+    """The run's training and validation images with their masks; DataError when there are too few."""
+    data = load_mask_data(cfg.data, cfg.image_size)
+    if len(data) < MIN_IMAGES:
+        raise DataError(f"{cfg.data} has {len(data)} image(s) with masks; training and validation need at least "
+                        f"{MIN_IMAGES}")
+    return split(data, cfg.val_fraction, cfg.seed)
 
 
 def epoch_display(run: RunDir, model: UNet, shown: MaskData, device):

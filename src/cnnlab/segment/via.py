@@ -215,20 +215,8 @@ def clear_earlier_output(out: Path, overwrite: bool) -> None:
     (out / "classes.txt").unlink(missing_ok=True)
 
 
-def via_to_masks(project_path: str | Path, images: str | Path, out: str | Path, attribute: str = "class",
-                 overwrite: bool = False) -> Path:
-    """Write out/images/* (copies) and out/masks/*.png (0 = background, then classes in sorted order) and
-    out/classes.txt, a folder `cnnlab segment train --data folder:OUT` reads. Returns out.
-
-    An image in a subfolder of --images is written as SUB__NAME (the folder layout reads one flat folder).
-    A region whose class is named 'background' is drawn as background."""
-    images, out = Path(images), Path(out)
-    if not images.is_dir():
-        raise DataError(f"--images {images} {'is not a folder' if images.exists() else 'does not exist'}")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file; give a folder")
-    entries = via_entries(read_project(project_path), attribute, str(project_path))
-    root = images.resolve()
+def _sources(entries: list, root: Path) -> tuple[list[tuple], list[str]]:
+    """(entry, path, flat name, upright size) of each entry's image under `root`, and the file names missing."""
     sources, names, missing = [], {}, []
     for entry in entries:
         path = confine(root, entry)
@@ -248,6 +236,23 @@ def via_to_masks(project_path: str | Path, images: str | Path, out: str | Path, 
         except DataError as exc:
             raise DataError(f"{entry.where}: {exc}") from None
         sources.append((entry, path, name, size))
+    return sources, missing
+
+
+def via_to_masks(project_path: str | Path, images: str | Path, out: str | Path, attribute: str = "class",
+                 overwrite: bool = False) -> Path:
+    """Write out/images/* (copies) and out/masks/*.png (0 = background, then classes in sorted order) and
+    out/classes.txt, a folder `cnnlab segment train --data folder:OUT` reads. Returns out.
+
+    An image in a subfolder of --images is written as SUB__NAME (the folder layout reads one flat folder).
+    A region whose class is named 'background' is drawn as background."""
+    images, out = Path(images), Path(out)
+    if not images.is_dir():
+        raise DataError(f"--images {images} {'is not a folder' if images.exists() else 'does not exist'}")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; give a folder")
+    entries = via_entries(read_project(project_path), attribute, str(project_path))
+    sources, missing = _sources(entries, images.resolve())
     if missing:
         raise DataError(f"{len(missing)} images named in {project_path} are not in {images}: {', '.join(missing[:5])}")
     classes = [BACKGROUND] + sorted({r.label for e in entries for r in e.regions} - {BACKGROUND})

@@ -76,22 +76,7 @@ def create_app(index_dir: str | Path, *, device: str = "auto", max_upload_bytes:
         """The k gallery images most similar to the uploaded one, best first, with cosine scores."""
         if not 1 <= k <= max_k:
             raise HTTPException(400, f"k must be between 1 and {max_k} (the gallery holds {len(index)} images)")
-        data = file.file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
-        if not data:
-            raise HTTPException(400, "the upload is empty")
-        if not decoding.acquire(timeout=DECODE_WAIT_S):  # read at call time: tests shorten it
-            raise HTTPException(503, "the service is busy decoding other images; try again shortly")
-        try:
-            query = decode_image(data, searcher.query_size, max_pixels=max_pixels)
-        except NotAnImageError as exc:
-            raise HTTPException(415, str(exc)) from exc
-        except ImageTooLargeError as exc:
-            raise HTTPException(400, str(exc)) from exc
-        finally:
-            decoding.release()
-            del data
+        query = _decoded(_upload(file, max_upload_bytes), decoding, searcher.query_size, max_pixels)
         try:
             with lock:
                 row = searcher.search([query], k)[0]
@@ -109,6 +94,30 @@ def create_app(index_dir: str | Path, *, device: str = "auto", max_upload_bytes:
         return Response(png_bytes(index.thumbnail(item_id)), media_type="image/png", headers={"Cache-Control": cache})
 
     return app
+
+
+def _upload(file: UploadFile, max_upload_bytes: int) -> bytes:
+    """The uploaded file's bytes: 413 over the limit, 400 when empty."""
+    data = file.file.read(max_upload_bytes + 1)
+    if len(data) > max_upload_bytes:
+        raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
+    if not data:
+        raise HTTPException(400, "the upload is empty")
+    return data
+
+
+def _decoded(data: bytes, decoding: threading.BoundedSemaphore, size: int, max_pixels: int):
+    """The upload decoded as a query image, in one of the decoding slots (503 when none frees in time)."""
+    if not decoding.acquire(timeout=DECODE_WAIT_S):  # read at call time: tests shorten it
+        raise HTTPException(503, "the service is busy decoding other images; try again shortly")
+    try:
+        return decode_image(data, size, max_pixels=max_pixels)
+    except NotAnImageError as exc:
+        raise HTTPException(415, str(exc)) from exc
+    except ImageTooLargeError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    finally:
+        decoding.release()
 
 
 def public_sources(paths: list[str | None]) -> list[str | None]:

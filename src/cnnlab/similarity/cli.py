@@ -15,6 +15,8 @@ from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.train.config import FitConfig
+from cnnlab.train.options import HELP as TRAINING_OPTIONS
+from cnnlab.train.options import training_options
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,6 +33,7 @@ def check_count(flag: str, value: int, high: int) -> None:
 
 
 @app.command("train")
+@training_options(*(o for o in TRAINING_OPTIONS if o not in ("tta", "label_smoothing")))
 def train(
     ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
@@ -43,27 +46,23 @@ def train(
     embedding_dim: int = typer.Option(128, help="metric: embedding size"),
     pairs: int = typer.Option(None, help="siamese: pairs per epoch, half same-class (default: one per image)"),
     augment: str = typer.Option("none", help="none, standard, all, or e.g. hflip,rotation=15"),
-    epochs: int = typer.Option(10), batch_size: int = typer.Option(64),
-    optimizer: str = typer.Option("adam"), lr: float = typer.Option(1e-3),
-    weight_decay: float = typer.Option(None), schedule: str = typer.Option("constant"),
-    precision: str = typer.Option("auto"), patience: int = typer.Option(None), seed: int = typer.Option(0),
-    device: str = typer.Option("auto"), max_seconds: float = typer.Option(None),
     name: str = typer.Option(None, help="run name (default <method>-<model>-<data>)"),
     runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/similarity/NAME"),
-    resume: bool = typer.Option(False), overwrite: bool = typer.Option(False),
+    resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
+    overwrite: bool = typer.Option(False, help="replace an existing run folder"),
+    train_options: dict | None = None,
 ) -> None:
     """Train a Siamese network or a metric-learning embedding; writes retrieval metrics and plots."""
     from cnnlab.similarity.config import SimilarityConfig
     from cnnlab.similarity.train import train_similarity
 
     cfg = SimilarityConfig(
-        data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class, seed=seed),
+        data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
+                        seed=train_options["seed"]),
         model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
         input_size=input_size, method=method, loss=loss, embedding_dim=embedding_dim, pairs=pairs,
         augment=parse_augment(augment),
-        fit=FitConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                      schedule=schedule, precision=precision, patience=patience, seed=seed, device=device,
-                      max_seconds=max_seconds),
+        fit=FitConfig(**train_options),
         name=name, runs_dir=runs_dir)
     result = train_similarity(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":
@@ -106,7 +105,7 @@ def index(
 ) -> None:
     """Embed a gallery of images and store it, searchable, in an index folder."""
     from cnnlab.similarity.search import build_index, check_index_options
-    from cnnlab.train.loop import make_progress
+    from cnnlab.train.progress import make_progress
 
     check_index_options(kind=kind, split=split, image_size=image_size)
     check_device(device)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
+from cnnlab.data.datasets import load_run_dataset
 from cnnlab.data.images import DataSplits
 from cnnlab.data.loader import BatchLoader
-from cnnlab.data.manifest import load_run_dataset
 from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
@@ -66,7 +66,7 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
                                      given=given, aliases={"model_arg": ("model_args",), "data": ("data.name",),
                                                            "data_dir": ("data.root",)})
     if checkpoint is not None:
-        run.log(f"resuming {run.path} after epoch {checkpoint['state']['epoch']}")
+        run.log(f"resuming {run.path} after epoch {checkpoint['epoch']}")
     device = resolve_device(cfg.fit.device)
     seed_everything(cfg.fit.seed)
     data = load_run_dataset(run, cfg.data)
@@ -83,7 +83,7 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
     train_loader, val_loader, step = loaders(cfg, data, device)
     extra = {"similarity": net.describe(), "classes": data.classes}
     state = fit(net, step, train_loader, val_loader, cfg.fit, device=device, run=run, checkpoint=checkpoint,
-                extra=extra, callbacks=callbacks,
+                extra=extra, callbacks=callbacks, task="similarity", config=cfg.to_dict(),
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent"):

@@ -4,7 +4,8 @@ run names) for the command line does not import torch."""
 from importlib import import_module
 
 _WHERE = {"resolve_device": "device", "seed_everything": "device", "FitConfig": "config", "PhaseConfig": "config",
-          "FitState": "loop", "StepResult": "loop", "fit": "loop", "run_epoch": "loop", "RunDir": "run"}
+          "FitState": "loop", "StepResult": "epoch", "fit": "loop", "run_epoch": "epoch", "RunDir": "run",
+          "Engine": "engine", "EngineSpec": "engine", "EngineState": "engine"}
 
 __all__ = sorted(_WHERE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnlab.checks import check_choice, check_device, check_number
+from cnnlab.train.board import check_tensorboard
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle", "linear")
@@ -58,6 +59,7 @@ class FitConfig:
     tta: bool = False  # test-time augmentation: validation and test average the logits of image and mirror
     compile: bool = False  # torch.compile the model; its one-off cost is measured apart from training time
     channels_last: str = "auto"  # auto (on CUDA), on, off: NHWC memory layout for convolutions
+    tensorboard: bool = False  # also write TensorBoard events to RUN/tensorboard
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -75,6 +77,7 @@ class FitConfig:
         check_number("max_seconds", self.max_seconds, low=0, optional=True)
         check_number("ema", self.ema, low=0, high=1, low_open=True, high_open=True, optional=True)
         check_choice("channels_last", self.channels_last, ("auto", "on", "off"))
+        check_tensorboard(self.tensorboard)
 
     @property
     def total_epochs(self) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from cnnlab.checks import option as flag
 from cnnlab.errors import ConfigError
 
-FREE = ("max_seconds", "device")  # how to go on, not what the run is
+FREE = ("max_seconds", "device", "tensorboard")  # how to go on, not what the run is
 NOT_CONFIG = ("name", "runs_dir", "resume", "overwrite")
 NESTED = ("data", "fit")  # config sections whose fields are options of their own; other dicts compare whole
 
@@ -34,6 +34,21 @@ def _set(d: dict, dotted: str, value: object) -> None:
     d[leaf] = value
 
 
+def _compare(option: str, key: str, old: dict, new: dict, extendable: tuple[str, ...], changes: dict,
+             differences: list[str]) -> None:
+    """Sort one given option whose value differs from the run's: a change allowed on resume, or a difference."""
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf in FREE:
+        changes[key] = new[key]
+    elif key in extendable and not old.get("fit.phases"):
+        if new[key] < old[key]:
+            raise ConfigError(f"{flag(option)} {new[key]} is fewer than the run's {old[key]}; "
+                              "a run can be extended, not shortened")
+        changes[key] = new[key]
+    else:
+        differences.append(f"{flag(option)}: the run has {key} = {old[key]!r}, given {new.get(key)!r}")
+
+
 def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict], object],
                    aliases: dict[str, tuple[str, ...]] | None = None, extendable: tuple[str, ...] = ("fit.epochs",)):
     """The config to resume with: `stored` (the run's), with --epochs/--max-seconds/--device taken from
@@ -50,19 +65,8 @@ def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict
     changes, differences = {}, []
     for option in sorted(given - set(NOT_CONFIG)):
         for key in keys_of.get(option, ()):
-            if key not in old or old[key] == new.get(key):
-                continue
-            leaf = key.rsplit(".", 1)[-1]
-            if leaf in FREE:
-                changes[key] = new[key]
-            elif key in extendable and not old.get("fit.phases"):
-                if new[key] < old[key]:
-                    raise ConfigError(f"{flag(option)} {new[key]} is fewer than the run's {old[key]}; "
-                                      "a run can be extended, not shortened")
-                changes[key] = new[key]
-            else:
-                differences.append(f"{flag(option)}: the run has {key} = {old[key]!r}, "
-                                   f"given {new.get(key)!r}")
+            if key in old and old[key] != new.get(key):
+                _compare(option, key, old, new, extendable, changes, differences)
     if differences:
         raise ConfigError("--resume continues a run with its own settings, but these options differ from it: "
                           + "; ".join(differences) + ". Leave them out to continue, or start a new run "

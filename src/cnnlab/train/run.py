@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -24,6 +26,16 @@ from cnnlab.train.names import check_run_name
 
 def write_json_atomic(path: Path, obj: object) -> None:
     atomic.write_text(path, json.dumps(obj, indent=2, default=str))
+
+
+def results_csv(history: list[dict]) -> str:
+    """The epochs as CSV: a column for every number or text that any epoch recorded (lists are left out)."""
+    columns = list(dict.fromkeys(k for r in history for k, v in r.items() if isinstance(v, int | float | str)))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
 
 
 MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes only folders that hold it
@@ -142,10 +154,12 @@ class RunDir:
             raise RunFolderError(f"{path} is not valid JSON: {exc}") from exc
 
     def write_metrics(self, history: list[dict]) -> None:
-        """Rewrite metrics.jsonl from the history (one line per epoch)."""
+        """Rewrite metrics.jsonl (one line per epoch) and results.csv (one row per epoch, a column per number)
+        from the history."""
         if not self.writable:
             return
         atomic.write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+        atomic.write_text(self.path / "results.csv", results_csv(history))
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.is_file():
@@ -167,6 +181,14 @@ class RunDir:
             f.write(message + "\n")
 
 
+def config_record(config: dict, task: str) -> dict:
+    """What config.json holds: the task and the cnnlab version that made the run, then its settings (the
+    configs' from_dict leave the first two aside)."""
+    from cnnlab import __version__
+
+    return {"task": task, "cnnlab": __version__, **config}
+
+
 def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] | None = None,
               aliases: dict[str, tuple[str, ...]] | None = None, extendable: tuple[str, ...] = ("fit.epochs",)):
     """The run folder for `cfg` (anything with run_path and to_dict) and the config to train with.
@@ -180,10 +202,11 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] 
 
     ranks = distributed.current()
     check_run_name(getattr(cfg, "name", None))
+    task = Path(cfg.run_path).parent.name
     if ranks.main:
         run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
         if not resume:
-            run.write_json("config.json", cfg.to_dict())
+            run.write_json("config.json", config_record(cfg.to_dict(), task))
     distributed.barrier()
     if not ranks.main:
         run = RunDir(cfg.run_path, writable=False)
@@ -192,7 +215,7 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] 
     stored = from_dict(run.read_json("config.json"))
     resumed = resumed_config(stored, cfg, given or set(), from_dict, aliases, extendable)
     if resumed is not stored:
-        run.write_json("config.json", resumed.to_dict())
+        run.write_json("config.json", config_record(resumed.to_dict(), task))
     return run, resumed, run.load_checkpoint()
 
 

@@ -1,0 +1,50 @@
+"""Progress of long work: a transient bar on a terminal, plain lines otherwise (through the run's log)."""
+
+from __future__ import annotations
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cnnlab.console import console
+from cnnlab.train import distributed
+
+
+def make_progress() -> Progress:
+    """A transient progress bar; shown on a terminal, by rank 0 only."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=True, disable=not console.is_terminal or not distributed.current().main)
+
+
+class EpochBar:
+    """One epoch's bar: steps always, running means of the summed metrics only off CUDA (reading a value
+    from the GPU would make the host wait for the queue at every refresh)."""
+
+    def __init__(self, progress: Progress | None, description: str, steps: int, device: torch.device) -> None:
+        self.progress, self.steps = progress, steps
+        self.live = device.type != "cuda"
+        self.every = max(1, steps // 20)
+        self.task = None if progress is None else progress.add_task(description, total=steps, metrics="")
+
+    def update(self, step: int, totals: dict[str, torch.Tensor], count: int) -> None:
+        """After step `step` (0-based); `totals` are sums over `count` samples (or steps)."""
+        if self.task is None or not (step % self.every == 0 or step == self.steps - 1):
+            return
+        shown = " ".join(f"{k}={v.item() / max(count, 1):.4f}" for k, v in totals.items()
+                         if self.live and v.ndim == 0)
+        self.progress.update(self.task, completed=step + 1, metrics=shown)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+
+
+def format_metrics(record: dict) -> str:
+    """'train loss 0.1234 acc 95.1% | val loss ...' from an epoch record."""
+    parts = []
+    for split in ("train", "val"):
+        items = [(k[len(split) + 1:], v) for k, v in record.items()
+                 if k.startswith(split + "_") and isinstance(v, float)]
+        shown = " ".join(f"{k} {v:.2%}" if k == "acc" else f"{k} {v:.4f}" for k, v in items)
+        parts.append(f"{split} {shown}")
+    return " | ".join(parts)
