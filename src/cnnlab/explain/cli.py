@@ -133,3 +133,47 @@ def _unit(maps):
     """Feature maps scaled to [0, 1] for display only."""
     low, high = float(maps.min()), float(maps.max())
     return (maps - low) / (high - low or 1.0)
+
+
+@app.command("cam")
+def cam(run: str = typer.Argument(..., help="a classify or similarity run folder"),
+        images: list[str] = typer.Argument(..., help="image files or folders (similarity: the first is compared "
+                                           "with each of the others)"),
+        top_k: int = typer.Option(3, "--top-k", help="heat maps for the k most probable classes"),
+        classes: list[str] = typer.Option([], "--class", help="a class to explain instead of the top k; repeatable"),
+        device: str = typer.Option("auto"), out: str = OUT) -> None:
+    """Grad-CAM heat maps over images: where the evidence for each class (or for a similarity) lies."""
+    from cnnlab.checks import check_device, check_number
+    from cnnlab.data.folders import collect_image_paths
+    from cnnlab.explain.cam import run_cam
+    from cnnlab.trained import load_trained
+
+    check_number("top_k", top_k, low=1, high=20, integer=True)
+    check_device(device)
+    folder = out_folder(out)
+    paths = collect_image_paths(images)
+    if len(paths) > 100:
+        raise ConfigError(f"{len(paths)} images would make {len(paths)} figures; pass at most 100")
+    rows, written = run_cam(load_trained(run, device), paths, top_k=top_k, wanted=classes, folder=folder)
+    print_table(rows, "Grad-CAM")
+    wrote(written)
+
+
+@app.command("maps")
+def maps(run: str = typer.Argument(..., help="a classify, similarity or segment run folder"),
+         image: str = typer.Argument(..., help="an image file"),
+         channels: int = typer.Option(8, "--channels", help="feature maps shown per stage (the most active)"),
+         device: str = typer.Option("auto"), out: str = OUT) -> None:
+    """Feature maps of every convolution stage for one image, the first layer's filters, receptive fields."""
+    from cnnlab.checks import check_device, check_number
+    from cnnlab.explain.cam import picture
+    from cnnlab.explain.maps import run_maps
+    from cnnlab.trained import load_trained
+
+    check_number("channels", channels, low=1, high=32, integer=True)
+    check_device(device)
+    folder = out_folder(out)
+    trained = load_trained(run, device)
+    rows, written = run_maps(trained, picture(Path(image), trained), folder, channels)
+    print_table(rows, f"{trained.name}: convolution stages (stride and receptive field in input pixels)")
+    wrote(written)

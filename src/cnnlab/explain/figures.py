@@ -25,13 +25,13 @@ def save(fig, folder: Path, name: str) -> Path:
     return path
 
 
-def show_image(ax, image: np.ndarray, title: str) -> None:
-    """An (H, W, C) float image in [0, 1] with its size in the title."""
+def show_image(ax, image: np.ndarray, title: str, size: str | None = None) -> None:
+    """An (H, W, C) float image in [0, 1] with its size (or `size`) in the title."""
     height, width, channels = image.shape
     rgb = channels == 3
     ax.imshow(np.clip(image if rgb else image[..., 0], 0, 1), cmap=None if rgb else "gray", vmin=0, vmax=1)
     shown = "" if channels in (1, 3) else " (map 1 shown)"
-    ax.set_title(f"{title}\n{height}x{width}x{channels}{shown}", fontsize=9)
+    ax.set_title(f"{title}\n{size or f'{height}x{width}x{channels}'}{shown}", fontsize=9)
     ax.axis("off")
 
 
