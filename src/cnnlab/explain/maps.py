@@ -67,8 +67,8 @@ def maps_figure(trained: TrainedNetwork, pic: Picture, stages: list[Stage], outp
         if drawn is not None:
             fig.colorbar(drawn, ax=axes[i, 1:].tolist(), fraction=0.02, pad=0.01)
     fig.suptitle(f"Feature maps of {trained.name} for {pic.path.name}: the most active channels of each stage's "
-                 f"last convolution (before its activation), "
-                 f"(input {trained.network_size}x{trained.network_size})", fontsize=10)
+                 f"last convolution (before its activation); "
+                 f"network input {trained.network_size}x{trained.network_size}", fontsize=10, y=1.03)
     return save(fig, folder, f"maps-{pic.path.stem}.png")
 
 

@@ -40,14 +40,16 @@ def grad_cam(forward: Callable[[torch.Tensor], torch.Tensor], network: nn.Module
     return np.where(peak > 0, heat / np.where(peak > 0, peak, 1), 0.0), name
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """An (H, W, 3) picture: the image (H, W, C) in [0, 1], grayed, under the heat map (H, W) coloured by jet."""
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """An (H, W, 3) picture: the image (H, W, C) in [0, 1], half grayed, under the heat map (H, W) coloured by
+    jet, each pixel as opaque as its weight (so the image stays visible where the map is cold)."""
     from matplotlib import colormaps
 
     gray = image.mean(2, keepdims=True) if image.shape[2] != 1 else image
     base = np.repeat(gray, 3, axis=2) if image.shape[2] == 1 else 0.5 * image + 0.5 * np.repeat(gray, 3, axis=2)
     colour = colormaps["jet"](np.clip(heat, 0, 1))[..., :3]
-    return np.clip((1 - alpha) * base + alpha * colour, 0, 1)
+    weight = alpha * np.clip(heat, 0, 1)[..., None]
+    return np.clip((1 - weight) * base + weight * colour, 0, 1)
 
 
 def show_cam(fig, ax, image: np.ndarray, heat: np.ndarray, title: str, colorbar: bool = True) -> None:
