@@ -130,3 +130,22 @@ def test_similarity_cam_compares_two_images(capsys, placed_digits, tmp_path):
     assert "cosine similarity" in out and len(list((tmp_path / "o").glob("cam-*.png"))) == 2
     code, out = cnnlab(capsys, "explain", "cam", run, paths[0], "--out", tmp_path / "o")
     assert code == 2 and "two or more" in out
+
+
+def test_maps_of_a_unet_encoder_and_runs_without_a_cnn_refused(capsys, tmp_path):
+    from cnnlab.explain.cam import Picture
+    from cnnlab.explain.maps import run_maps
+    from cnnlab.segment.model import create_unet
+    from cnnlab.trained import TrainedNetwork
+
+    unet = create_unet("resnet18", 2, image_size=64, pretrained=False).eval()
+    trained = TrainedNetwork("segment", "U-Net", unet, unet.encoder, 3, 64, 3, 64, ["a", "b"])
+    pic = Picture(tmp_path / "x.png", np.zeros((192, 192, 3), np.float32), torch.rand(1, 3, 64, 64))
+    rows, written = run_maps(trained, pic, tmp_path / "o")
+    assert [r["stride"] for r in rows] == ["2 px", "4 px", "8 px", "16 px", "32 px"] and len(written) == 2
+    run = tmp_path / "generate" / "g"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / ".cnnlab-run").write_text(json.dumps({"task": "generate"}))
+    code, out = cnnlab(capsys, "explain", "maps", run, tmp_path / "x.png", "--out", tmp_path / "o")
+    assert code == 2 and "generate run" in out and "Traceback" not in out
