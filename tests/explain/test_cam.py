@@ -88,7 +88,9 @@ def test_cam_command_writes_a_figure_per_image_and_a_table(capsys, digits_run, p
     assert code == 2 and "Valid names" in out and "Traceback" not in out
     (tmp_path / "bad.png").write_text("no image")
     code, out = cnnlab(capsys, "explain", "cam", digits_run, tmp_path / "bad.png", "--out", tmp_path / "o")
-    assert code == 2 and "cannot read image" in out
+    assert code == 2 and "cannot read image" in out and "nothing was written" in out
+    code, out = cnnlab(capsys, "explain", "cam", digits_run, tmp_path / "bad.png", paths[0], "--out", tmp_path / "p")
+    assert code == 0 and "cannot read image" in out and len(list((tmp_path / "p").glob("cam-*.png"))) == 1
     code, out = cnnlab(capsys, "explain", "cam", tmp_path, paths[0])
     assert code == 2 and "config.json" in out
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from cnnlab.data.pixels import fit_square, open_image
-from cnnlab.errors import ConfigError, RunFolderError
+from cnnlab.errors import ConfigError, DataError, RunFolderError
 from cnnlab.explain.figures import plt, save, show_image
 from cnnlab.registry import unknown_name_message
 from cnnlab.report.cam import grad_cam, show_cam
@@ -88,23 +88,25 @@ def similarity_cam(trained: TrainedNetwork, a: Picture, b: Picture, folder: Path
 
 def run_cam(trained: TrainedNetwork, paths: list[Path], *, top_k: int, wanted: list[str],
             folder: Path) -> tuple[list[dict], list[Path]]:
-    """Grad-CAM figures for each image (classifier), or for the first image against each other (similarity)."""
+    """Grad-CAM figures for each image (classifier), or for the first image against each other (similarity).
+    An unreadable image gets a row saying why; the others are still explained."""
     if trained.kind == "mask":
         raise RunFolderError("Grad-CAM explains a class or a similarity score; for a segment run, use `cnnlab "
                              "explain maps` or `cnnlab segment predict`")
-    pictures = [picture(p, trained) for p in paths]
-    rows, written = [], []
+    if trained.kind == "embedding" and wanted:
+        raise ConfigError("--class is for classifier runs; a similarity run has no classes")
+    pictures, rows, written = [], [], []
+    for path in paths:
+        try:
+            pictures.append(picture(path, trained))
+        except DataError as exc:
+            rows.append({"image": path.name, "error": str(exc)})
     if trained.kind == "embedding":
         if len(pictures) < 2:
-            raise ConfigError("a similarity run compares images: pass two or more (the first is compared with "
-                              "each of the others)")
-        if wanted:
-            raise ConfigError("--class is for classifier runs; a similarity run has no classes")
-        for other in pictures[1:]:
-            row, path = similarity_cam(trained, pictures[0], other, folder)
-            rows.append(row)
-            written.append(path)
-        return rows, written
+            raise ConfigError("a similarity run compares images: pass two or more readable ones (the first is "
+                              "compared with each of the others)")
+        pairs = [similarity_cam(trained, pictures[0], other, folder) for other in pictures[1:]]
+        return rows + [row for row, _ in pairs], [path for _, path in pairs]
     for pic in pictures:
         more, path = classifier_cam(trained, pic, top_k, wanted, folder)
         rows += more

@@ -11,7 +11,7 @@ import typer
 
 from cnnlab.cliutil import print_table
 from cnnlab.console import console
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, DataError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -155,8 +155,12 @@ def cam(run: str = typer.Argument(..., help="a classify or similarity run folder
     if len(paths) > 100:
         raise ConfigError(f"{len(paths)} images would make {len(paths)} figures; pass at most 100")
     rows, written = run_cam(load_trained(run, device), paths, top_k=top_k, wanted=classes, folder=folder)
-    print_table(rows, "Grad-CAM")
+    for row in (r for r in rows if "error" in r):
+        console.print(f"{row['image']}: {row['error']}", style="yellow")
+    print_table([r for r in rows if "error" not in r], "Grad-CAM")
     wrote(written)
+    if not written:
+        raise DataError("no image could be read; nothing was written")
 
 
 @app.command("maps")
