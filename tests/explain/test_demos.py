@@ -101,6 +101,8 @@ def test_pooling_sizes_and_values():
     assert averaged[0, 0, 0] == pytest.approx(image[:2, :2, 0].mean())
     across = depth_pool(image.transpose(2, 0, 1), 3)
     assert across.shape == (1, 4, 6) and np.allclose(across[0], image.max(2))
+    with pytest.raises(ConfigError, match="--stride"):
+        pool(image, "max", 2, 0)
     with pytest.raises(ConfigError, match="divide"):
         depth_pool(image.transpose(2, 0, 1), 2)
 

@@ -59,6 +59,8 @@ def layer(input: str = typer.Option("150x100x3", "--input", help="HEIGHTxWIDTHxC
 def _pictures(images: list[str] | None, gray: bool = False) -> list[tuple[str, object]]:
     from cnnlab.explain.kernels import SAMPLES, load_picture
 
+    if images and len(images) > 6:
+        raise ConfigError(f"{len(images)} images make an unreadable figure; pass at most 6 (run again for more)")
     return [load_picture(spec, gray=gray) for spec in (images or list(SAMPLES))]
 
 

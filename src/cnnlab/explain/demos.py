@@ -49,7 +49,7 @@ def pool(image: np.ndarray, kind: str, size: int, stride: int | None = None) -> 
     Keras' MaxPool2D): (H, W, C) -> (C, H', W')."""
     check_choice("pool", kind, ("max", "average"))
     check_number("size", size, low=1, high=1000, integer=True)
-    stride = stride or size
+    stride = size if stride is None else stride
     check_number("stride", stride, low=1, high=1000, integer=True)
     height, width, _ = image.shape
     if size > min(height, width):
