@@ -24,7 +24,8 @@ print("HEAVY", ",".join(heavy))
 
 @pytest.mark.parametrize("argv", [["--help"], ["classify", "train", "--help"], ["segment", "--help"],
                                   ["similarity", "--help"], ["generate", "sample", "--help"], ["models", "--help"],
-                                  ["data", "--help"], ["serve", "--help"], ["--version"]])
+                                  ["data", "--help"], ["serve", "--help"],
+                                  ["explain", "--help"], ["explain", "layer", "--help"], ["--version"]])
 def test_help_imports_no_heavy_library(argv):
     out = subprocess.run([sys.executable, "-c", CHECK, *argv], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

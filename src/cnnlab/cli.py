@@ -12,6 +12,7 @@ from cnnlab.classify.cli import quickstart
 from cnnlab.console import console
 from cnnlab.data.cli import app as data_app
 from cnnlab.errors import CnnlabError
+from cnnlab.explain.cli import app as explain_app
 from cnnlab.generate.cli import app as generate_app
 from cnnlab.models.cli import app as models_app
 from cnnlab.segment.cli import app as segment_app
@@ -25,6 +26,8 @@ app.add_typer(segment_app, name="segment", help="U-Net segmentation: train, pred
 app.add_typer(similarity_app, name="similarity",
               help="Similar-image search: Siamese and metric-learning training, faiss index, query, t-SNE.")
 app.add_typer(generate_app, name="generate", help="DCGAN: train, sample, invert images, interpolate latents.")
+app.add_typer(explain_app, name="explain",
+              help="Look inside a CNN: filters, pooling, a layer's cost, feature maps and Grad-CAM of a run.")
 app.add_typer(models_app, name="models", help="The model zoo: list models, summarise one.")
 app.add_typer(data_app, name="data", help="Datasets: list them, download the official files.")
 app.command("quickstart")(quickstart)

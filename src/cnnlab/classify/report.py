@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from cnnlab.atomic import replacing
+from cnnlab.classify.interpret import confused_pairs, top_losses_section
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
 from cnnlab.report.overfit import overfitting_verdict
@@ -15,9 +16,10 @@ from cnnlab.report.plots import plot_confusion, plot_history
 from cnnlab.train import RunDir
 
 
-def write_report(run: RunDir) -> None:
-    """Rebuild history.png, confusion.png and report.html. Everything is read and checked first, and each file
-    is written beside its old self and renamed, so a damaged run folder loses nothing it had."""
+def write_report(run: RunDir, *, model=None, test=None) -> None:
+    """Rebuild history.png, confusion.png, top_losses.png and report.html. Everything is read and checked first,
+    and each file is written beside its old self and renamed, so a damaged run folder loses nothing it had.
+    `model` (best weights) and `test` (the test split) are read from the run folder when not given."""
     try:
         config, summary = run.read_json("config.json"), run.read_json("summary.json")
         history = run.read_metrics()
@@ -32,11 +34,15 @@ def write_report(run: RunDir) -> None:
         plot_history(history, tmp, title, phase_marks(history))
     with replacing(run.path / "confusion.png") as tmp:
         plot_confusion(matrix, classes, tmp, "test set")
+    losses, why = top_losses_section(run.path, model, test)
     skipped = summary.get("skipped") or []
     sections = [
         ("Summary", table(facts)),
         ("Training curves", image(run.path / "history.png", "loss and accuracy")),
         ("Confusion matrix (test)", image(run.path / "confusion.png", "confusion matrix")),
+        ("Most confused classes (test)", table(confused_pairs(matrix, classes))),
+        ("Highest losses (test)", image(run.path / "top_losses.png", "top losses") + table(losses) if not why
+         else f"<p class='warn'>not shown: {html.escape(why)}</p>"),
         ("Per-epoch metrics", table(history)),
         ("Configuration", f"<pre>{_pre(config)}</pre>"),
     ]

@@ -115,7 +115,7 @@ def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: Fit
     }
     run.write_json("summary.json", summary)
     run.write_json("confusion.json", {"classes": data.classes, "matrix": test["confusion"].tolist()})
-    write_report(run)
+    write_report(run, model=model, test=data.test)
     run.log(f"test accuracy {test['acc']:.2%} (best epoch {state.best_epoch}); report: {run.path / 'report.html'}",
             style="bold green")
     return summary
