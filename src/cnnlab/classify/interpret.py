@@ -103,7 +103,7 @@ def top_losses_section(run_path: Path, model=None, test: ImageData | None = None
 def _load(run_path: Path):
     from cnnlab.classify.config import ClassifyConfig
     from cnnlab.classify.evaluate import load_classifier
-    from cnnlab.data.manifest import load_run_dataset
+    from cnnlab.data.datasets import load_run_dataset
 
     loaded = load_classifier(run_path, device="cpu")
     cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
