@@ -178,3 +178,19 @@ def test_oxford_pet_trimaps_and_palette_masks(tmp_path):
     Image.fromarray(colour).save(root / "masks/a.png")
     with pytest.raises(DataError, match="colours not in the palette"):
         read_mask_folder(root, 8)
+
+
+@pytest.mark.shared
+def test_segment_trains_on_the_oxford_pet_files_as_they_are(tmp_path, capsys):
+    """The lab's own data in its original layout, quirks included (a GIF and an RGBA PNG named .jpg, stray .mat
+    files): every one of the 600 photos is read, and two frozen epochs beat calling every pixel background."""
+    from tests.cli import cnnlab
+
+    pet = shared_path("oxford-pet-3breeds")
+    code, out = cnnlab(capsys, "segment", "train", "--data", f"oxford-pet:{pet}", "--image-size", "64", "--epochs", "2",
+                       "--batch-size", "32", "--runs-dir", tmp_path, "--name", "pet")
+    assert code == 0, out
+    run = tmp_path / "segment" / "pet"
+    assert "480 train / 120 val images, classes ['pet', 'background', 'border']" in (run / "log.txt").read_text()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["val_pixel_acc"] > 0.58 + 0.03 and summary["val_miou"] > 0.3  # background is 58% of the pixels
