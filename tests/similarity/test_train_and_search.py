@@ -135,8 +135,8 @@ def test_cli_train_index_query_evaluate(tmp_path, digits):
     Image.fromarray(digits[0][0]).save(tmp_path / "zero.png")
     done = run_cli("similarity", "query", "idx", "zero.png", "-k", "3", "--json", "--out", "m.png", cwd=tmp_path)
     assert done.returncode == 0, done.stderr + done.stdout
-    result = json.loads(done.stdout[: done.stdout.rindex("]") + 1])
-    assert len(result[0]["neighbours"]) == 3 and (tmp_path / "m.png").is_file()
+    result = json.loads(done.stdout)  # stdout is JSON alone; the note on the montage goes to stderr
+    assert len(result[0]["neighbours"]) == 3 and (tmp_path / "m.png").is_file() and "wrote m.png" in done.stderr
     done = run_cli("similarity", "query", "idx", "zero.png", "-k", "5000", cwd=tmp_path)
     assert done.returncode == 2 and "k=5000 but the gallery holds 1797" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr

@@ -10,7 +10,7 @@ import typer
 
 from cnnlab.checks import check_device, check_number
 from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
-from cnnlab.console import console
+from cnnlab.console import console, err_console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
@@ -155,7 +155,7 @@ def query(
     montage = [[(thumbs.thumbnail(n.id), f"{n.label or ''} {n.score:.2f}") for n in row] for row in results]
     out = fresh_path(out)  # never over a query image or an earlier montage
     save_montage([q.permute(1, 2, 0).numpy() for q in queries], montage, out, [p.name for p in paths])
-    console.print(f"wrote {out}")
+    (err_console if as_json else console).print(f"wrote {out}")  # with --json, stdout is JSON alone
 
 
 @app.command("evaluate")
