@@ -68,7 +68,12 @@ def test_page_info_and_docs(client):
     assert page.status_code == 200 and 'id="drop"' in page.text
     info = client.get("/info").json()
     assert info["count"] == 60 and info["classes"] == ["class0", "class1", "class2"] and "raw pixels" in info["model"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-files/swagger-ui-bundle.js" in docs.text
+    assert "http" not in docs.text.replace("http-equiv", "")  # nothing from a CDN: the page works offline
+    script = client.get("/docs-files/swagger-ui-bundle.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert len(script.content) > 100_000 and client.get("/docs-files/..%2Fmeta.json").status_code == 404
     assert "/search" in client.get("/openapi.json").json()["paths"]
 
 

@@ -33,7 +33,9 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries, part headers and the k field 
 MAX_K = 100
 DECODE_SLOTS = 3  # images decoded at once: each may take width x height x 3 bytes (up to MAX_PIXELS)
 DECODE_WAIT_S = 30  # a request that cannot start decoding within this gets 503
-PUBLIC_PATHS = ("/", "/docs", "/docs/oauth2-redirect", "/openapi.json")  # no index data in them
+DOCS_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")  # the API docs page's scripts, served from here
+PUBLIC_PATHS = ("/", "/docs", "/docs/oauth2-redirect", "/openapi.json",
+                *(f"/docs-files/{name}" for name in DOCS_FILES))  # no index data in them
 
 
 def create_app(index_dir: str | Path, *, device: str = "auto", max_upload_bytes: int = MAX_UPLOAD_BYTES,
@@ -52,8 +54,9 @@ def create_app(index_dir: str | Path, *, device: str = "auto", max_upload_bytes:
     lock = threading.Lock()  # one query at a time through the model
     decoding = threading.BoundedSemaphore(decode_slots)
     auth = [Depends(HTTPBearer(auto_error=False))] if token else []  # the docs' Authorize button; Guard checks
-    app = FastAPI(title="cnnlab similar-image search", dependencies=auth,
+    app = FastAPI(title="cnnlab similar-image search", dependencies=auth, docs_url=None,
                   description="Search the images of an index by similarity; GET /info says what it holds.")
+    offline_docs(app)
     app.add_middleware(Guard, hosts=allowed_hosts(host, allow_hosts), token=token,
                        max_body=max_upload_bytes + FORM_OVERHEAD, public=PUBLIC_PATHS)
     app.state.decoding = decoding
@@ -94,6 +97,28 @@ def create_app(index_dir: str | Path, *, device: str = "auto", max_upload_bytes:
         return Response(png_bytes(index.thumbnail(item_id)), media_type="image/png", headers={"Cache-Control": cache})
 
     return app
+
+
+def offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served by the app itself (from the swagger-ui-bundle package), not from a
+    CDN: the page works where the service has no internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    kinds = {".js": "text/javascript", ".css": "text/css"}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API docs",
+                                   swagger_js_url="/docs-files/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-files/swagger-ui.css", swagger_favicon_url="")
+
+    @app.get("/docs-files/{name}", include_in_schema=False)
+    def docs_file(name: str) -> Response:
+        if name not in DOCS_FILES:  # a fixed list: no path from the request reaches the file system
+            raise HTTPException(404, f"no docs file {name}")
+        return Response((swagger_ui_path / name).read_bytes(), media_type=kinds[Path(name).suffix],
+                        headers={"Cache-Control": "max-age=86400"})
 
 
 def _upload(file: UploadFile, max_upload_bytes: int) -> bytes:
