@@ -133,3 +133,21 @@ def test_config_json_names_its_task_and_version_and_another_task_reads_it_as_suc
     for other in (GanConfig, SimilarityConfig):
         with pytest.raises(RunFolderError, match="this is a classify run, not a"):
             other.from_dict(config)
+
+
+def test_a_long_epoch_says_how_far_it_is_when_no_bar_is_shown():
+    from rich.console import Console
+    from rich.progress import Progress
+
+    lines = []
+    hidden = Progress(console=Console(file=io.StringIO()), disable=True)  # not a terminal: a log, CI, a pipe
+    bar = EpochBar(hidden, "epoch 2/5", 10, torch.device("cpu"), say=lines.append, every_s=0.0)
+    for step in range(10):
+        bar.update(step, {"loss": torch.tensor(1.0)}, step + 1)
+    assert lines[0].startswith("epoch 2/5: 1/10 steps,") and "s left" in lines[0]
+    assert len(lines) == 9  # every step but the last (the epoch's own line follows), as often as every_s allows
+    quiet = []
+    bar = EpochBar(hidden, "epoch 2/5", 10, torch.device("cpu"), say=quiet.append, every_s=3600)
+    for step in range(10):
+        bar.update(step, {}, step + 1)
+    assert quiet == []  # a short epoch stays quiet

@@ -91,7 +91,8 @@ class Engine:
 
     def bar(self, steps: int) -> EpochBar:
         """The progress bar of the epoch being run."""
-        return EpochBar(self.progress, f"epoch {self.state.epoch + 1}/{self.spec.total_epochs}", steps, self.device)
+        return EpochBar(self.progress, f"epoch {self.state.epoch + 1}/{self.spec.total_epochs}", steps, self.device,
+                        say=self.say)
 
     def run_until(self, end: int, epoch: Callable[[int], dict], save: Callable[[], dict],
                   save_best: Callable[[], dict] | None = None) -> str:

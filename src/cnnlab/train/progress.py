@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -17,22 +19,40 @@ def make_progress() -> Progress:
 
 
 class EpochBar:
-    """One epoch's bar: steps always, running means of the summed metrics only off CUDA (reading a value
-    from the GPU would make the host wait for the queue at every refresh)."""
+    """One epoch's progress: on a terminal a bar with steps always and running means of the summed metrics
+    only off CUDA (reading a value from the GPU would make the host wait for the queue at every refresh);
+    elsewhere (a log file, a notebook, CI) a plain line through `say` at most every `every_s` seconds, so a
+    long epoch is never silent."""
 
-    def __init__(self, progress: Progress | None, description: str, steps: int, device: torch.device) -> None:
-        self.progress, self.steps = progress, steps
+    def __init__(self, progress: Progress | None, description: str, steps: int, device: torch.device,
+                 say=None, every_s: float = 30.0) -> None:
+        self.progress, self.steps, self.description = progress, steps, description
         self.live = device.type != "cuda"
         self.every = max(1, steps // 20)
-        self.task = None if progress is None else progress.add_task(description, total=steps, metrics="")
+        shown = progress is not None and not progress.disable
+        self.task = progress.add_task(description, total=steps, metrics="") if shown else None
+        self.say = None if shown else say
+        self.every_s, self.start = every_s, time.perf_counter()
+        self.last = self.start
 
     def update(self, step: int, totals: dict[str, torch.Tensor], count: int) -> None:
         """After step `step` (0-based); `totals` are sums over `count` samples (or steps)."""
+        if self.say is not None:
+            self._line(step)
         if self.task is None or not (step % self.every == 0 or step == self.steps - 1):
             return
         shown = " ".join(f"{k}={v.item() / max(count, 1):.4f}" for k, v in totals.items()
                          if self.live and v.ndim == 0)
         self.progress.update(self.task, completed=step + 1, metrics=shown)
+
+    def _line(self, step: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and step + 1 < self.steps:
+            self.last = now
+            done = (step + 1) / self.steps
+            left = (now - self.start) * (1 - done) / done
+            self.say(f"{self.description}: {step + 1}/{self.steps} steps, {now - self.start:.0f} s, "
+                     f"about {left:.0f} s left")
 
     def close(self) -> None:
         if self.task is not None:
