@@ -86,7 +86,7 @@ def create_app(index_dir: str | Path, *, device: str = "auto", max_upload_bytes:
         except IndexFolderError as exc:  # the model and the index disagree: the operator's to fix, not the visitor's
             raise HTTPException(500, "the index cannot answer queries; see the service's log") from exc
         results = [{**n.to_dict(), "path": shown[n.id], "thumbnail": f"/thumbs/{n.id}.png"} for n in row]
-        return {"k": k, "results": results}
+        return {"k": k, "verdict": searcher.verdict(row), "results": results}
 
     @app.get("/thumbs/{item_id}.png", responses={200: {"content": {"image/png": {}}}})
     def thumbnail(item_id: int) -> Response:

@@ -145,14 +145,15 @@ def query(
     queries = [searcher.read(p) for p in paths]
     results = searcher.search(queries, k)
     if as_json:
-        print(json.dumps([{"query": str(p), "neighbours": [n.to_dict() for n in row]}
+        print(json.dumps([{"query": str(p), "verdict": searcher.verdict(row), "neighbours": [n.to_dict() for n in row]}
                           for p, row in zip(paths, results, strict=True)], indent=2))
     else:
         for path, row in zip(paths, results, strict=True):
-            print_table([{"rank": r + 1, "id": n.id, "score": n.score, "label": n.label or "", "source": n.path or ""}
-                         for r, n in enumerate(row)], f"{path}")
+            print_table([{"rank": r + 1, "id": n.id, "match": "" if n.match is None else f"{n.match:.0%}",
+                          "cosine": f"{n.score:.3f}", "label": n.label or "", "source": n.path or ""}
+                         for r, n in enumerate(row)], f"{path}: {searcher.verdict(row) or 'neighbours'}")
     thumbs = searcher.index
-    montage = [[(thumbs.thumbnail(n.id), f"{n.label or ''} {n.score:.2f}") for n in row] for row in results]
+    montage = [[(thumbs.thumbnail(n.id), f"{n.label or ''} {n.caption()}") for n in row] for row in results]
     out = fresh_path(out)  # never over a query image or an earlier montage
     save_montage([q.permute(1, 2, 0).numpy() for q in queries], montage, out, [p.name for p in paths])
     (err_console if as_json else console).print(f"wrote {out}")  # with --json, stdout is JSON alone

@@ -33,9 +33,14 @@ class Neighbour:
     score: float  # inner product of unit vectors: cosine similarity, 1 = identical
     label: str | None
     path: str | None
+    match: float | None = None  # share of gallery images no closer to their own nearest neighbour (calibrate)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "score": self.score, "label": self.label, "path": self.path}
+        return {"id": self.id, "score": self.score, "match": self.match, "label": self.label, "path": self.path}
+
+    def caption(self) -> str:
+        """'match 87%' (or the cosine where the gallery gives no calibration)."""
+        return f"match {self.match:.0%}" if self.match is not None else f"cosine {self.score:.2f}"
 
 
 def new_faiss_index(kind: str, dim: int, n_expected: int) -> faiss.Index:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from cnnlab.errors import ConfigError, IndexFolderError
+from cnnlab.similarity.calibrate import calibrate
 from cnnlab.similarity.embed import Embedder, embedder_for, embedder_from_reference
 from cnnlab.similarity.folder import has_index
 from cnnlab.similarity.gallery import SPLITS, Gallery, decode_image, load_gallery
@@ -100,6 +101,7 @@ class Searcher:
         self.folder = Path(folder)
         self.index = EmbeddingIndex.load(self.folder)
         self.embedder = embedder_from_reference(self.index.embedder, device)
+        self.calibration = calibrate(self.index)
         if model is not None:  # a model named by the user must be the one the index was built with
             given = embedder_for(model, channels=self.embedder.channels, image_size=self.embedder.image_size,
                                  device=device)
@@ -121,4 +123,14 @@ class Searcher:
                                    f"{len(self.index)}")
         batch = torch.stack([self.embedder.fit_images(x.unsqueeze(0))[0] for x in images])  # (Q, C, S, S)
         vectors = self.embedder.embed_images(batch)
-        return self.index.neighbours(np.ascontiguousarray(vectors), k)
+        rows = self.index.neighbours(np.ascontiguousarray(vectors), k)
+        if self.calibration is not None:
+            for row in rows:
+                for n in row:
+                    n.match = self.calibration.match(n.score)
+        return rows
+
+    def verdict(self, row: list[Neighbour]) -> str:
+        """'match', or 'no close match' when even the best neighbour is farther than almost every gallery image
+        is from its own nearest neighbour ('' without a calibration)."""
+        return self.calibration.verdict(row[0].score) if self.calibration is not None and row else ""

@@ -1,0 +1,53 @@
+"""Scores a person can read: a neighbour's match is its place among the gallery's own nearest-neighbour
+similarities, and a query far from everything is said to have no close match."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.similarity.calibrate import Calibration
+from cnnlab.similarity.search import Searcher, build_index
+from tests.cli import run_cli
+
+
+def test_match_is_the_share_of_gallery_neighbours_no_closer():
+    cal = Calibration(np.sort([0.5, 0.6, 0.7, 0.8, 0.9] * 4))
+    assert cal.match(0.95) == 1.0 and cal.match(0.7) == pytest.approx(0.6) and cal.match(0.1) == 0.0
+    assert cal.verdict(0.1) == "no close match" and cal.verdict(0.65) == "match"
+
+
+@pytest.fixture
+def searcher(tmp_path, digit_folder):
+    build_index("pixels", str(digit_folder), tmp_path / "idx")
+    return Searcher(tmp_path / "idx")
+
+
+def test_a_gallery_image_matches_fully_and_a_foreign_photo_has_no_close_match(searcher, digit_folder):
+    from sklearn.datasets import load_sample_image
+
+    own = searcher.read(next((digit_folder / "class1").glob("*.png")))
+    china = Image.fromarray(load_sample_image("china.jpg")).convert("L").resize((16, 16))
+    china.save(digit_folder.parent / "china.png")
+    mine, foreign = searcher.search([own, searcher.read(digit_folder.parent / "china.png")], 3)
+    assert mine[0].match == 1.0 and searcher.verdict(mine) == "match"
+    assert searcher.verdict(foreign) == "no close match" and foreign[0].match < 0.05
+    assert foreign[0].score > 0.5  # the raw cosine alone would look like a fair match
+    assert mine[0].caption() == "match 100%"
+
+
+def test_query_json_and_the_service_carry_the_match_and_the_verdict(searcher, digit_folder, tmp_path):
+    query = next((digit_folder / "class2").glob("*.png"))
+    done = run_cli("similarity", "query", str(tmp_path / "idx"), str(query), "-k", "2", "--json", "--out",
+                   str(tmp_path / "m.png"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)[0]
+    assert row["verdict"] == "match" and row["neighbours"][0]["match"] == 1.0
+    from fastapi.testclient import TestClient
+
+    from cnnlab.serve.app import create_app
+
+    client = TestClient(create_app(tmp_path / "idx", device="cpu"), base_url="http://127.0.0.1")
+    body = client.post("/search", files={"file": ("q.png", query.read_bytes(), "image/png")}, data={"k": "2"}).json()
+    assert body["verdict"] == "match" and body["results"][0]["match"] == 1.0
