@@ -15,6 +15,7 @@ from cnnlab.similarity.pairs import make_pairs
 from cnnlab.similarity.search import Searcher, build_index
 from cnnlab.similarity.train import train_similarity
 from cnnlab.train import FitConfig
+from cnnlab.train.checkpoint import load_checkpoint
 from tests.cli import run_cli
 
 DIGITS = DataConfig("digits", image_size=32)
@@ -146,3 +147,20 @@ def test_cli_train_index_query_evaluate(tmp_path, digits):
     assert [r["embedding"].split()[0] for r in rows] == ["raw", "untrained", "metric"]
     done = run_cli("similarity", "tsne", "idx", "--points", "300", "--thumbnails", "--out", "t.png", cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / "t.png").is_file(), done.stderr + done.stdout
+
+
+def test_the_checkpoint_kept_is_the_best_by_validation_retrieval_and_the_report_says_so(metric_run):
+    history, summary = metric_run.state.history, metric_run.summary
+    scores = [r["val_map@r"] for r in history]
+    assert all(0 < s <= 1 for s in scores) and all(0 <= r["val_recall@1"] <= 1 for r in history)
+    assert summary["best_epoch"] == scores.index(max(scores)) + 1 and summary["selected_by"] == "validation map@r"
+    best = load_checkpoint(metric_run.run.path / "checkpoints" / "best.pt")
+    assert best["epoch"] == summary["best_epoch"]
+    assert f"epoch {summary['best_epoch']} of 4, the best by validation map@r" in \
+        (metric_run.run.path / "report.html").read_text()
+
+
+def test_select_by_loss_keeps_the_lowest_validation_loss(tmp_path):
+    result = train_similarity(SimilarityConfig(**{**config(tmp_path, "metric", 3).__dict__, "select_by": "loss"}))
+    losses = [r["val_loss"] for r in result.state.history]
+    assert result.summary["best_epoch"] == losses.index(min(losses)) + 1 and "val_map@r" not in result.state.history[0]

@@ -46,6 +46,9 @@ def train(
     embedding_dim: int = typer.Option(128, help="metric: embedding size"),
     pairs: int = typer.Option(None, help="siamese: pairs per epoch, half same-class (default: one per image)"),
     augment: str = typer.Option("none", help="none, standard, all, or e.g. hflip,rotation=15"),
+    select_by: str = typer.Option("map@r", help="the checkpoint kept (and what --patience watches): the best "
+                                  "validation map@r, recall@1 (the validation images searched among themselves) "
+                                  "or loss"),
     name: str = typer.Option(None, help="run name (default <method>-<model>-<data>)"),
     runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/similarity/NAME"),
     resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
@@ -62,7 +65,7 @@ def train(
         model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
         input_size=input_size, method=method, loss=loss, embedding_dim=embedding_dim, pairs=pairs,
         augment=parse_augment(augment),
-        fit=FitConfig(**train_options),
+        fit=FitConfig(**train_options), select_by=select_by,
         name=name, runs_dir=runs_dir)
     result = train_similarity(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":

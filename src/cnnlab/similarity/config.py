@@ -14,6 +14,7 @@ from cnnlab.train.config import FitConfig
 from cnnlab.train.names import check_run_name, default_run_name
 
 METHODS = ("siamese", "metric")
+SELECT_BY = ("map@r", "recall@1", "loss")  # what picks the checkpoint (and drives --patience): on the val split
 LOSSES = ("contrastive", "triplet", "multi-similarity")
 
 
@@ -31,6 +32,7 @@ class SimilarityConfig:
     pairs: int | None = None  # siamese only: pairs per epoch, half same-class; None: one per training image
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     fit: FitConfig = field(default_factory=FitConfig)  # the seed: Adam 1e-3, 10 epochs
+    select_by: str = "map@r"  # the checkpoint kept: best validation mAP@R (retrieval), Recall@1, or loss
     name: str | None = None
     runs_dir: str = "runs"
 
@@ -38,6 +40,7 @@ class SimilarityConfig:
         """Refuse values out of their choices or ranges, before any data is read or folder made."""
         check_choice("method", self.method, METHODS)
         check_choice("loss", self.loss, LOSSES)
+        check_choice("select_by", self.select_by, SELECT_BY)
         check_run_name(self.name)
         check_model_options(self.model, self.model_args, self.input_size)
         check_number("embedding_dim", self.embedding_dim, low=1, high=65536, integer=True)

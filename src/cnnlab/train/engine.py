@@ -29,7 +29,7 @@ class EngineState:
 
     epoch: int = 0  # completed epochs
     history: list[dict] = field(default_factory=list)
-    best_loss: float = math.inf  # the best value of the monitored metric (lower is better)
+    best_loss: float = math.inf  # the best monitored value, as minimised (negated when higher is better)
     best_epoch: int = -1
     bad_epochs: int = 0
     status: str = "running"  # running, finished, early-stopped, budget-spent, interrupted, diverged
@@ -50,7 +50,8 @@ class EngineSpec:
     total_epochs: int
     max_seconds: float | None = None  # training seconds, summed over epochs
     patience: int | None = None  # epochs without a better monitored value before a stop
-    monitor: str | None = "val_loss"  # lower is better; None: no best checkpoint
+    monitor: str | None = "val_loss"  # what picks the best checkpoint and drives patience; None: no best checkpoint
+    maximize: bool = False  # the monitored value is better higher (a retrieval score), not lower (a loss)
     finite: tuple[tuple[str, str], ...] = (("train_loss", "the training loss"),)  # (key, words): stay finite
     advice: Callable[[dict], str] = _no_advice  # what to do when one does not
     describe: Callable[[dict], str] = format_metrics  # an epoch's log line
@@ -133,9 +134,10 @@ class Engine:
         state, monitor = self.state, self.spec.monitor
         state.epoch += 1
         state.history.append(record)
-        improved = monitor is not None and record[monitor] < state.best_loss
+        value = None if monitor is None else (-record[monitor] if self.spec.maximize else record[monitor])
+        improved = value is not None and value < state.best_loss
         if improved:
-            state.best_loss, state.best_epoch, state.bad_epochs = record[monitor], state.epoch, 0
+            state.best_loss, state.best_epoch, state.bad_epochs = value, state.epoch, 0
         elif monitor is not None:
             state.bad_epochs += 1
         self.say(f"epoch {state.epoch:>3}  {self.spec.describe(record)}  {record['seconds']:.1f}s"

@@ -38,7 +38,9 @@ def channels_last(cfg: FitConfig, device: torch.device) -> bool:
 def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, *, device: torch.device,
         run: RunDir | None = None, checkpoint: dict | None = None, extra: dict | None = None,
         default_weight_decay: float = 0.0, callbacks: tuple[Callable[[int, dict], None], ...] = (),
-        finalize: Callable[[dict], dict] | None = None, task: str = "", config: dict | None = None) -> FitState:
+        finalize: Callable[[dict], dict] | None = None, task: str = "", config: dict | None = None,
+        judge: Callable[[nn.Module], dict] | None = None, monitor: str = "val_loss", maximize: bool = False
+        ) -> FitState:
     """Train `model` through cfg's phases, validating each epoch; resumes from `checkpoint` when given.
 
     Each epoch's checkpoint (model, optimizer, scheduler, phase, engine state, weight average, `extra`) is
@@ -46,7 +48,10 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
     that were validated: the average when cfg.ema is set). A non-finite loss raises TrainingDiverged and keeps
     the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early stopping ends
     the current phase (the run, when it is the last). `finalize` turns an epoch's averaged sums into the
-    metrics recorded (e.g. a confusion matrix into IoU). Under torchrun the ranks train one model data-parallel.
+    metrics recorded (e.g. a confusion matrix into IoU); `judge(net)` adds metrics of the validated net to each
+    epoch's record (e.g. a retrieval score), and `monitor` (`maximize`: higher is better) names the record value
+    that picks the best checkpoint and drives early stopping. Under torchrun the ranks train one model
+    data-parallel.
     """
     if channels_last(cfg, device):
         model.to(memory_format=torch.channels_last)
@@ -56,9 +61,10 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
         ema.load_state_dict(checkpoint["nets"]["ema"])
     spec = EngineSpec(task=task or (run.path.parent.name if run is not None else ""), config=config or {},
                       seed=cfg.seed, total_epochs=cfg.total_epochs, max_seconds=cfg.max_seconds,
-                      patience=cfg.patience, tensorboard=cfg.tensorboard, advice=_advice)
+                      patience=cfg.patience, tensorboard=cfg.tensorboard, advice=_advice, monitor=monitor,
+                      maximize=maximize)
     engine = Engine(spec, device=device, run=run, state=state, callbacks=callbacks)
-    loop = _Loop(model, step, train_loader, val_loader, cfg, device, ema, finalize, engine)
+    loop = _Loop(model, step, train_loader, val_loader, cfg, device, ema, finalize, engine, judge)
     weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
     with engine.session():
         start = 0
@@ -108,6 +114,7 @@ class _Loop:
     ema: WeightAverage | None
     finalize: Callable[[dict], dict] | None
     engine: Engine
+    judge: Callable[[nn.Module], dict] | None = None
     train_net: nn.Module | None = None
     optimizer: torch.optim.Optimizer | None = None
     scheduler: object = None
@@ -194,6 +201,8 @@ class _Loop:
                         channels_last=self.channels_last)
         if self.finalize is not None:
             train, val = self.finalize(train), self.finalize(val)
+        if self.judge is not None:
+            val.update(self.judge(self.judged))
         return {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()},
                 **{f"val_{k}": v for k, v in val.items()}, "lr": lr, "seconds": seconds, "phase": self.phase.name}
 
