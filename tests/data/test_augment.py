@@ -112,3 +112,22 @@ def test_fast_preset_keeps_labels_and_is_deterministic_per_epoch(digits):
     plain = BatchLoader(data, 16, shuffle=True, seed=9)
     x0 = torch.cat([b[0] for b in plain])
     assert torch.equal(y, torch.cat([b[1] for b in plain])) and not torch.equal(x, x0)
+
+
+def test_class_balanced_batches_hold_per_class_images_of_each_class_drawn():
+    import torch
+
+    from cnnlab.data.images import ImageData
+    from cnnlab.data.loader import BatchLoader
+
+    labels = torch.arange(40).repeat_interleave(5)  # 40 classes of 5: plain batches of 32 would rarely pair
+    data = ImageData(torch.zeros(200, 1, 4, 4, dtype=torch.uint8), labels, [str(c) for c in range(40)])
+    loader = BatchLoader(data, 32, shuffle=True, seed=3, per_class=4, drop_last=True)
+    for epoch in (0, 1):
+        loader.set_epoch(epoch)
+        batches = [y for _, y in loader]
+        assert len(batches) == 6 and all(len(y) == 32 for y in batches)
+        for y in batches:
+            assert sorted(set(torch.bincount(y, minlength=40).tolist()) - {0}) == [4]  # 8 classes x 4 images
+        loader.set_epoch(epoch)
+        assert all(torch.equal(a, b) for a, b in zip(batches, [y for _, y in loader], strict=True))  # exact resume

@@ -28,6 +28,32 @@ def epoch_batches(n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: i
     return g, [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
 
 
+def balanced_batches(labels: torch.Tensor, batch_size: int, per_class: int, g: torch.Generator,
+                     batches: int) -> list[torch.Tensor]:
+    """`batches` index batches of batch_size // per_class classes with `per_class` images each (the sampler of
+    metric learning: every batch holds positives for every anchor). Classes are drawn at random, without
+    repeats within a batch where there are enough; each class's images are used in a shuffled cycle."""
+    labels = labels.cpu()
+    pools = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
+    pools = [p for p in pools if len(p)]
+    order = [p[torch.randperm(len(p), generator=g)] for p in pools]
+    used = [0] * len(pools)
+    ways = max(1, batch_size // per_class)
+    out = []
+    for _ in range(batches):
+        picks = torch.randperm(len(pools), generator=g)[:ways] if ways <= len(pools) else \
+            torch.randint(len(pools), (ways,), generator=g)
+        batch = []
+        for c in picks.tolist():
+            if used[c] + per_class > len(order[c]):  # a class's cycle ends: a new shuffle of it
+                order[c], used[c] = pools[c][torch.randperm(len(pools[c]), generator=g)], 0
+            take = order[c][used[c]:used[c] + per_class]
+            batch.append(take.repeat(-(-per_class // len(take)))[:per_class])  # a class smaller than per_class
+            used[c] += per_class
+        out.append(torch.cat(batch))
+    return out
+
+
 def fits_on(device: torch.device, images: torch.Tensor, share: float = 0.5) -> bool:
     """Whether `images` take at most `share` of the device's free memory (always, for the CPU)."""
     if device.type != "cuda":
@@ -56,7 +82,8 @@ class TensorLoader:
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, *, shuffle: bool = False,
                  transform: Transform | None = None, seed: int = 0, drop_last: bool = False,
-                 device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> None:
+                 device: torch.device | str = "cpu", rank: int = 0, world: int = 1,
+                 per_class: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if world > 1:
@@ -75,6 +102,7 @@ class TensorLoader:
             self.images, self.targets = self.images.pin_memory(), self.targets.pin_memory()
         self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
         self.seed, self.epoch = seed, 0
+        self.per_class = per_class if shuffle else None  # class-balanced batches (targets are class labels)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -85,6 +113,10 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g, batches = epoch_batches(len(self.targets), self.batch_size, shuffle=self.shuffle, seed=self.seed,
                                    epoch=self.epoch, device=self.store, drop_last=self.drop_last)
+        if self.per_class:
+            cpu = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            batches = [b.to(self.store) for b in balanced_batches(self.targets, self.batch_size, self.per_class,
+                                                                  cpu, len(batches))]
         if self.store != self.device:  # augmentation draws on the compute device, seeded the same way
             g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
         for idx in batches:
@@ -98,11 +130,12 @@ class BatchLoader(TensorLoader):
 
     def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool = False,
                  augment: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
-                 device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> None:
+                 device: torch.device | str = "cpu", rank: int = 0, world: int = 1,
+                 per_class: int | None = None) -> None:
         self.augment = augment or AugmentConfig()
         super().__init__(data.images, data.labels, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
                          transform=self._augment if self.augment.enabled else None, device=device, rank=rank,
-                         world=world)
+                         world=world, per_class=per_class)
 
     @property
     def labels(self) -> torch.Tensor:

@@ -46,6 +46,9 @@ def train(
     embedding_dim: int = typer.Option(128, help="metric: embedding size"),
     pairs: int = typer.Option(None, help="siamese: pairs per epoch, half same-class (default: one per image)"),
     augment: str = typer.Option("none", help="none, standard, all, or e.g. hflip,rotation=15"),
+    per_class: int = typer.Option(0, help="metric: images of each class drawn into a batch together, so every "
+                                  "image has positives in its batch, e.g. 4 for data with many classes (0: plain "
+                                  "shuffled batches)"),
     select_by: str = typer.Option("map@r", help="the checkpoint kept (and what --patience watches): the best "
                                   "validation map@r, recall@1 (the validation images searched among themselves) "
                                   "or loss"),
@@ -65,7 +68,7 @@ def train(
         model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
         input_size=input_size, method=method, loss=loss, embedding_dim=embedding_dim, pairs=pairs,
         augment=parse_augment(augment),
-        fit=FitConfig(**train_options), select_by=select_by,
+        fit=FitConfig(**train_options), select_by=select_by, per_class=per_class,
         name=name, runs_dir=runs_dir)
     result = train_similarity(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":

@@ -33,6 +33,7 @@ class SimilarityConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     fit: FitConfig = field(default_factory=FitConfig)  # the seed: Adam 1e-3, 10 epochs
     select_by: str = "map@r"  # the checkpoint kept: best validation mAP@R (retrieval), Recall@1, or loss
+    per_class: int = 0  # metric only: images of each class drawn into a batch together (0: plain shuffled batches)
     name: str | None = None
     runs_dir: str = "runs"
 
@@ -41,6 +42,7 @@ class SimilarityConfig:
         check_choice("method", self.method, METHODS)
         check_choice("loss", self.loss, LOSSES)
         check_choice("select_by", self.select_by, SELECT_BY)
+        check_number("per_class", self.per_class, low=0, high=1024, integer=True)
         check_run_name(self.name)
         check_model_options(self.model, self.model_args, self.input_size)
         check_number("embedding_dim", self.embedding_dim, low=1, high=65536, integer=True)
@@ -67,5 +69,6 @@ class SimilarityConfig:
 
     @classmethod
     def _from_dict(cls, d: dict) -> SimilarityConfig:
+        d = {"per_class": 0, "select_by": "loss", **d}  # runs from before these settings keep their behaviour
         return cls(**{**d, "data": DataConfig(**d["data"]), "augment": AugmentConfig(**d["augment"]),
                       "fit": FitConfig.from_dict(d["fit"])})
