@@ -88,6 +88,7 @@ def summary_facts(config: dict, summary: dict) -> list[dict]:
         {"": "training time", "value": f"{summary['train_seconds']:.1f} s, {summary['epochs']} epochs "
                                        f"({summary['status']})"},
         {"": "validation accuracy", "value": f"{summary['final_val_acc']:.2%} ({accuracy})"},
+        *([{"": "verdict", "value": summary["verdict"]}] if summary.get("verdict") else []),
         {"": "checkpoint used", "value": f"epoch {summary['best_epoch']} of {summary['epochs']}, the best by "
                                          f"{summary.get('selected_by', 'validation loss')}"},
     ]

@@ -132,13 +132,28 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
         "final_val_acc": history[-1]["val_acc"], "retrieval": rows,
         "recall@1": mine["recall@1"], "map@r": mine["map@r"], "notes": net.backbone.notes,
     }
+    summary["verdict"] = verdict(rows)
     run.write_json("summary.json", summary)
     write_report(run)
+    if summary["verdict"]:
+        run.log(summary["verdict"], style="bold yellow")
     run.log(f"checkpoint of epoch {state.best_epoch} of {len(history)} used (best {summary['selected_by']})")
     run.log(f"Recall@1 {mine['recall@1']:.2%}, mAP@R {mine['map@r']:.3f} on test images searched among "
             f"{len(data.train)} training images (raw pixels: {rows[0]['recall@1']:.2%}); report: "
             f"{run.path / 'report.html'}", style="bold green")
     return summary
+
+
+def verdict(rows: list[dict]) -> str:
+    """A warning when the trained embedding (the last row) finds no more than raw pixels (the first) do, by
+    mAP@R or Recall@1 on the test images; '' when it beats them."""
+    pixels, mine = rows[0], rows[-1]
+    worse = [m for m in ("map@r", "recall@1") if mine[m] <= pixels[m]]
+    if not worse:
+        return ""
+    shown = ", ".join(f"{m} {mine[m]:.3f} vs {pixels[m]:.3f}" for m in worse)
+    return (f"no better than raw pixels ({shown}): train longer, try --method metric, a smaller --model for "
+            "small images, or the pretrained index (cnnlab similarity index pretrained ...)")
 
 
 def draw_figures(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSplits,
