@@ -113,3 +113,17 @@ def test_retrieval_scores_are_perfect_for_separated_classes():
     gallery = centres[labels] + 0.01 * unit(40, 4)
     scores = retrieval_scores(gallery, labels, gallery, labels, exclude_self=True)
     assert scores["recall@1"] == 1.0 and scores["map@r"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_search_works_after_faiss_torch_utils_replaced_faiss_search(kind, tmp_path):
+    """pytorch-metric-learning's FaissKNN imports faiss.contrib.torch_utils, which swaps faiss's search for
+    one without `params` in the whole process; the index must still answer (and after a reload)."""
+    import faiss.contrib.torch_utils  # noqa: F401 (the swap happens on import)
+
+    index, _ = filled(kind, n=2000, d=16, clusters=10)
+    index.save(tmp_path / "idx")
+    queries = unit(5, 16, seed=4, clusters=10)
+    for each in (index, EmbeddingIndex.load(tmp_path / "idx")):
+        scores, ids = each.search(queries, 3)
+        assert ids.shape == (5, 3) and (scores[:, 0] >= scores[:, 2]).all()

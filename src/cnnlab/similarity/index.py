@@ -136,12 +136,14 @@ class EmbeddingIndex:
             raise IndexFolderError("the index is empty; add images with `cnnlab similarity index ... --append`")
         if not 1 <= k <= len(self):
             raise IndexFolderError(f"k={k} but the gallery holds {len(self)} images; ask for 1 to {len(self)}")
-        params = None
+        # Search effort set on the index rather than passed as `params`: another library in the process (e.g.
+        # pytorch-metric-learning through faiss.contrib.torch_utils) may replace faiss's search with one that
+        # takes no `params`. Queries are one at a time (the service holds a lock), so this is not shared.
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(64, 2 * k))
+            self.index.hnsw.efSearch = max(64, 2 * k)
         elif self.kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=min(self.index.nlist, max(16, self.index.nlist // 8)))
-        scores, ids = self.index.search(vectors, k, params=params)
+            self.index.nprobe = min(self.index.nlist, max(16, self.index.nlist // 8))
+        scores, ids = self.index.search(vectors, k)
         return scores, ids
 
     def neighbours(self, vectors: np.ndarray, k: int) -> list[list[Neighbour]]:
