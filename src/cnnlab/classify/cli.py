@@ -123,6 +123,8 @@ def evaluate(run: str = typer.Argument(..., help="a run folder"),
 
     if split not in ("test", "val", "train"):
         raise CnnlabError(f"--split must be test, val or train, got {split!r}")
+    if Path(run).suffix.lower() in (".onnx", ".safetensors"):
+        raise CnnlabError(f"evaluate takes a run folder (its test split is recorded there), not the exported {run}")
     loaded = load_classifier(run, device=device)
     cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
     splits = load_run_dataset(loaded.run, cfg.data)
@@ -138,7 +140,8 @@ def evaluate(run: str = typer.Argument(..., help="a run folder"),
 
 
 @app.command("predict")
-def predict(run: str = typer.Argument(..., help="a run folder"),
+def predict(run: str = typer.Argument(..., help="a run folder, or a model exported by `cnnlab export` (.onnx, "
+                                      ".safetensors)"),
             images: list[str] = typer.Argument(..., help="image files or folders"),
             top_k: int = typer.Option(3, "--top-k"), as_json: bool = typer.Option(False, "--json"),
             device: str = typer.Option("auto")) -> None:

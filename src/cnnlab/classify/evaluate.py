@@ -46,13 +46,23 @@ def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.dev
 
 @dataclass
 class LoadedClassifier:
-    model: ImageClassifier
+    model: ImageClassifier  # or an OnnxClassifier, called alike
     classes: list[str]
-    run: RunDir
+    run: RunDir | None  # None for an exported file
 
 
 def load_classifier(run_path: str | Path, *, best: bool = True, device: str = "auto") -> LoadedClassifier:
-    """The trained model of a run folder (its best checkpoint unless best=False)."""
+    """The trained model of a run folder (its best checkpoint unless best=False), or of an exported file
+    (model.onnx, run by ONNX Runtime on the CPU; model.safetensors with its model.json)."""
+    suffix = Path(run_path).suffix.lower()
+    if suffix in (".onnx", ".safetensors"):
+        from cnnlab.models.export import OnnxClassifier, load_safetensors
+
+        if suffix == ".onnx":
+            model = OnnxClassifier.load(run_path)
+            return LoadedClassifier(model, model.classes, None)
+        model, info = load_safetensors(run_path)
+        return LoadedClassifier(model.to(resolve_device(device)), [str(c) for c in info["classes"]], None)
     run = RunDir.open(run_path, task="classify")
     ckpt = run.load_checkpoint(best=best)
     try:
