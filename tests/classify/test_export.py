@@ -70,3 +70,29 @@ def test_bad_exports_and_options_are_clear_errors(run, images, tmp_path, capsys)
             (["classify", "evaluate", tmp_path / "fake.onnx"], "evaluate takes a run folder")):
         code, said = cnnlab(capsys, *argv)
         assert code == 2 and expected in said, said
+
+
+def test_the_python_api_predicts_from_paths_pil_images_arrays_and_exports(run, images, tmp_path):
+    import numpy as np
+    import torch
+
+    import cnnlab
+
+    model = cnnlab.load(run, device="cpu")
+    files = sorted(images.glob("*.png"))
+    by_path = model.predict(files)
+    pil = Image.open(files[0])
+    same = model.predict([pil, np.asarray(pil), torch.from_numpy(np.asarray(pil)[None] / 255.0)])
+    assert [p.label for p in same] == [by_path[0].label] * 3 and same[0].source == "image 0"
+    assert same[0].probability == pytest.approx(by_path[0].probability, abs=1e-5)
+    assert len(model.predict(images)) == 6 and by_path[0].top[0] == (by_path[0].label, by_path[0].probability)
+    from cnnlab.classify.evaluate import load_classifier, predict_images
+
+    cli = predict_images(load_classifier(run, device="cpu"), [images])
+    assert [p.label for p in by_path] == [r["top"][0][0] for r in cli]  # what `classify predict` says
+    cnnlab_out = tmp_path / "api.onnx"
+    code = __import__("cnnlab.classify.export", fromlist=["export_run"]).export_run(run, "onnx", cnnlab_out)
+    assert code["top1_agreement"] == 1.0
+    assert [p.label for p in cnnlab.load(cnnlab_out).predict(files)] == [p.label for p in by_path]
+    with pytest.raises(cnnlab.CnnlabError, match="give a file path, a PIL image"):
+        model.predict([{"not": "an image"}])
