@@ -1,0 +1,82 @@
+"""Issue 17's inference benchmark: images per second on the CPU at batch 1 and batch 64, eager PyTorch vs
+torch.compile vs ONNX Runtime (the model exported as `cnnlab export` does), in one process, with the largest
+logit difference between ONNX Runtime and eager.
+
+    python -m bench.export_cpu [--models baseline-cnn:32,resnet34:224,timm:efficientnet_lite0:224] [--seconds 3]
+
+Random weights (speed and parity do not depend on training). Prints a markdown table and writes
+bench/out/export_cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cnnlab.models.export import OnnxClassifier, describe, to_onnx
+from cnnlab.models.factory import create_model
+
+OUT = Path(__file__).parent / "out"
+
+
+def rate(fn, x: torch.Tensor, seconds: float) -> float:
+    """Images per second of fn(x), after two warm-up calls, over at least `seconds`."""
+    with torch.no_grad():
+        fn(x)
+        fn(x)
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or calls < 3:
+            fn(x)
+            calls += 1
+    return calls * len(x) / (time.perf_counter() - start)
+
+
+def measure(name: str, size: int, seconds: float, folder: Path) -> list[dict]:
+    torch.manual_seed(0)
+    model = create_model(name, 3, 10, size).eval()
+    path = folder / f"{name.replace(':', '_')}.onnx"
+    to_onnx(model, path, describe(model, [str(i) for i in range(10)], "bench"), dynamic_batch=True)
+    ort = OnnxClassifier.load(path)
+    compiled = torch.compile(model)
+    rows = []
+    for batch in (1, 64):
+        x = torch.rand(batch, 3, size, size)
+        diff = float((ort(x) - model(x).detach()).abs().max())
+        eager = rate(model, x, seconds)
+        row = {"model": name, "size": size, "batch": batch, "eager": eager, "compile": rate(compiled, x, seconds),
+               "onnxruntime": rate(ort, x, seconds), "max_logit_diff": diff}
+        row["ort_vs_eager"] = row["onnxruntime"] / eager
+        row["compile_vs_eager"] = row["compile"] / eager
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="baseline-cnn:32,resnet34:224,timm:efficientnet_lite0:224")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for item in args.models.split(","):
+            name, _, size = item.rpartition(":")
+            rows += measure(name, int(size), args.seconds, Path(tmp))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| model | px | batch | eager img/s | compile img/s | ONNX Runtime img/s | ORT / eager | max logit diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['model']} | {r['size']} | {r['batch']} | {r['eager']:.1f} | {r['compile']:.1f} | "
+              f"{r['onnxruntime']:.1f} | {r['ort_vs_eager']:.2f}x | {r['max_logit_diff']:.1e} |")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "export_cpu.json").write_text(json.dumps({"torch": torch.__version__, "rows": rows,
+                                                     "numpy": np.__version__}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
