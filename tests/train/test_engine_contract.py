@@ -151,3 +151,17 @@ def test_a_long_epoch_says_how_far_it_is_when_no_bar_is_shown():
     for step in range(10):
         bar.update(step, {}, step + 1)
     assert quiet == []  # a short epoch stays quiet
+
+
+def test_counted_work_prints_plain_lines_when_no_bar_is_shown():
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from cnnlab.train.progress import counter
+
+    lines = []
+    tick = counter(Progress(console=Console(file=io.StringIO()), disable=True), "embedding images", lines.append,
+                   every_s=0.0)
+    for done in (256, 512, 600):
+        tick(done, 600)
+    assert lines == ["embedding images: 256/600, 0 s", "embedding images: 512/600, 0 s"]  # not the last: done

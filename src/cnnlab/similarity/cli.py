@@ -112,16 +112,15 @@ def index(
 ) -> None:
     """Embed a gallery of images and store it, searchable, in an index folder."""
     from cnnlab.similarity.search import build_index, check_index_options
-    from cnnlab.train.progress import make_progress
+    from cnnlab.train.progress import counter, make_progress
 
     check_index_options(kind=kind, split=split, image_size=image_size)
     check_device(device)
 
     with make_progress() as progress:
-        task = progress.add_task("embedding", total=None, metrics="")
         report = build_index(model, images, out, data_dir=data_dir, split=split, kind=kind, append=append,
                              image_size=image_size, device=device,
-                             progress=lambda done, total: progress.update(task, completed=done, total=total))
+                             progress=counter(progress, "embedding images", console.print))
     for path, reason in report.skipped:
         console.print(f"skipped {path}: {reason}", style="yellow")
     idx = report.index

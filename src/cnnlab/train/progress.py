@@ -59,6 +59,26 @@ class EpochBar:
             self.progress.remove_task(self.task)
 
 
+def counter(progress: Progress, label: str, say, every_s: float = 30.0):
+    """A callback (done, total) for long work counted in items: the bar on a terminal, otherwise a plain line
+    through `say` at most every `every_s` seconds (a log, a pipe, CI are never silent for long)."""
+    shown = not progress.disable
+    task = progress.add_task(label, total=None, metrics="") if shown else None
+    start = last = time.perf_counter()
+
+    def tick(done: int, total: int) -> None:
+        nonlocal last
+        if task is not None:
+            progress.update(task, completed=done, total=total)
+            return
+        now = time.perf_counter()
+        if now - last >= every_s and done < total:
+            last = now
+            say(f"{label}: {done:,}/{total:,}, {now - start:.0f} s")
+
+    return tick
+
+
 def format_metrics(record: dict) -> str:
     """'train loss 0.1234 acc 95.1% | val loss ...' from an epoch record."""
     parts = []
