@@ -53,7 +53,7 @@ app.add_typer(runs_app, name="runs", help="Every run under a runs folder: list t
 
 @runs_app.command("list")
 def runs_list(runs_dir: str = typer.Option("runs", help="the folder holding <task>/<name>/ run folders"),
-              task: str = typer.Option(None, help="classify, similarity, segment or generate"),
+              task: str = typer.Option(None, help="classify, similarity, segment, generate or localize"),
               as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
     """A table of every run: task, name, model, data, headline metric, epochs, training time, status."""
     import json

@@ -11,6 +11,7 @@ from torchvision.utils import draw_bounding_boxes, make_grid
 from cnnlab.atomic import replacing
 
 TRUE, PRED = "lime", "red"
+MIN_TILE = 192  # pixels: grid tiles are at least this wide
 
 
 def draw(image: torch.Tensor, true: torch.Tensor | None, true_names: list[str], pred: torch.Tensor,
@@ -44,6 +45,8 @@ def save_png(picture: torch.Tensor, path: Path) -> Path:
 def box_grid(images: torch.Tensor, targets: torch.Tensor, preds: list[tuple], classes: list[str], path: Path,
              columns: int = 4) -> Path:
     """images uint8 (N, C, S, S), targets (N, M, 5), predictions per image -> one PNG grid."""
+    if images.shape[-1] < MIN_TILE:  # small images are enlarged so that the labels can be read
+        images = torch.nn.functional.interpolate(images.float(), size=MIN_TILE, mode="nearest").byte()
     tiles = []
     for image, target, pred in zip(images, targets, preds, strict=True):
         real = target[target[:, 0] >= 0]
