@@ -74,3 +74,34 @@ def predict(run: str = typer.Argument(..., help="a localize run folder"),
         shown = ", ".join(f"{b['class']} {b['score']:.2f}" for b in r["boxes"]) or "nothing"
         console.print(f"{r['path']} -> {r['drawn']} ({shown})")
     console.print(f"wrote {json_path}")
+
+
+@app.command("compare")
+def compare(data: str = typer.Option("digits", help=DATA_HELP), label: str = typer.Option("species"),
+            variants: str = typer.Option("lecture,smooth-l1,giou,detect",
+                                         help="comma-separated: lecture, smooth-l1, giou, frozen, detect"),
+            model: str = typer.Option("timm:efficientnet_lite0"), pretrained: bool = typer.Option(True),
+            image_size: int = typer.Option(224), freeze_epochs: int = typer.Option(3),
+            finetune_epochs: int = typer.Option(5), batch_size: int = typer.Option(32),
+            seed: int = typer.Option(0), name: str = typer.Option("loc"), runs_dir: str = typer.Option("runs"),
+            overwrite: bool = typer.Option(False)) -> None:
+    """Train a few configurations on the same data and split: a table, compare.json and compare.png."""
+    from pathlib import Path
+
+    from cnnlab.cliutil import fresh_path, print_table
+    from cnnlab.localize.compare import compare_configs, compare_localizers, plot_compare
+    from cnnlab.localize.config import LocalizeConfig
+    from cnnlab.train.run import write_json_atomic
+
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    base = LocalizeConfig(data, label, model=model, pretrained=pretrained, image_size=image_size,
+                          freeze_epochs=freeze_epochs, finetune_epochs=finetune_epochs, batch_size=batch_size,
+                          seed=seed, name=name, runs_dir=runs_dir)
+    compare_configs(base, names)  # every variant checked before the first trains
+    rows, histories = compare_localizers(base, names, overwrite=overwrite)
+    folder = Path(runs_dir) / "localize"
+    json_path = fresh_path(folder / f"{name}-compare.json")
+    write_json_atomic(json_path, rows)
+    png = plot_compare(histories, fresh_path(folder / f"{name}-compare.png"))
+    print_table(rows, "localize")
+    console.print(f"wrote {json_path} and {png}")
