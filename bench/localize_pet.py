@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(RUNS))
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--freeze-epochs", type=int, default=3)
-    parser.add_argument("--finetune-epochs", type=int, default=6)
+    parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=600.0)  # the 10 minutes of training
     args = parser.parse_args()
     base = LocalizeConfig(data=f"oxford-pet:{Path(args.shared) / 'oxford-pet-3breeds'}", image_size=args.image_size,

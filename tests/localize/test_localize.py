@@ -82,7 +82,8 @@ def one_thread():
 
 
 def small_config(root, data, **options):
-    return LocalizeConfig(data=data, model="baseline-cnn", pretrained=False, image_size=32, freeze_epochs=0,
+    return LocalizeConfig(data=data, model="baseline-cnn", pretrained=False, image_size=options.pop("image_size", 32),
+                          freeze_epochs=0,
                           finetune_epochs=options.pop("epochs", 20), finetune_lr=3e-3, batch_size=32,
                           runs_dir=str(root), name=options.pop("name", "d"), **options)
 

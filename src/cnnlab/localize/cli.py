@@ -29,8 +29,8 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
           val_fraction: float = typer.Option(0.15), test_fraction: float = typer.Option(0.15),
           freeze_epochs: int = typer.Option(3, help="epochs with the backbone frozen"),
           finetune_epochs: int = typer.Option(5, help="then epochs training everything"),
-          freeze_lr: float = typer.Option(1e-3), finetune_lr: float = typer.Option(2e-4),
-          batch_size: int = typer.Option(32), max_seconds: float = typer.Option(None, help="training time budget"),
+          freeze_lr: float = typer.Option(3e-3), finetune_lr: float = typer.Option(5e-4),
+          batch_size: int = typer.Option(16), max_seconds: float = typer.Option(None, help="training time budget"),
           seed: int = typer.Option(0), device: str = typer.Option("auto"), name: str = typer.Option(None),
           runs_dir: str = typer.Option("runs"), resume: bool = typer.Option(False),
           overwrite: bool = typer.Option(False)) -> None:
@@ -82,7 +82,7 @@ def compare(data: str = typer.Option("digits", help=DATA_HELP), label: str = typ
                                          help="comma-separated: lecture, smooth-l1, giou, frozen, detect"),
             model: str = typer.Option("timm:efficientnet_lite0"), pretrained: bool = typer.Option(True),
             image_size: int = typer.Option(224), freeze_epochs: int = typer.Option(3),
-            finetune_epochs: int = typer.Option(5), batch_size: int = typer.Option(32),
+            finetune_epochs: int = typer.Option(5), batch_size: int = typer.Option(16),
             seed: int = typer.Option(0), name: str = typer.Option("loc"), runs_dir: str = typer.Option("runs"),
             overwrite: bool = typer.Option(False)) -> None:
     """Train a few configurations on the same data and split: a table, compare.json and compare.png."""

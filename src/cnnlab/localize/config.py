@@ -36,9 +36,9 @@ class LocalizeConfig:
     test_fraction: float = 0.15
     freeze_epochs: int = 3  # the backbone frozen: only the heads learn
     finetune_epochs: int = 5  # then everything
-    freeze_lr: float = 1e-3  # Adam
-    finetune_lr: float = 2e-4
-    batch_size: int = 32
+    freeze_lr: float = 3e-3  # Adam; measured on the Pet head boxes (docs/benchmarks.md)
+    finetune_lr: float = 5e-4
+    batch_size: int = 16  # small sets: more steps an epoch
     max_seconds: float | None = None  # training-time budget
     seed: int = 0
     device: str = "auto"

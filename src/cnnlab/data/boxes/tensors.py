@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnlab.data.boxes.core import BoxSet
+from cnnlab.data.boxes.core import BoxSet, upright_size
 from cnnlab.data.pixels import open_image
 from cnnlab.errors import DataError
 
@@ -49,11 +49,9 @@ def largest_box(targets: torch.Tensor) -> torch.Tensor:
 def _decode(path, size: int, channels: str, stated) -> tuple[np.ndarray, tuple[int, int]]:
     img = open_image(path, channels, side=size)  # upright, palette/alpha/GIF-as-.jpg handled
     own = img.size
-    if img.size != stated and stated is not None:
-        # a reduced JPEG decode keeps the aspect ratio; only a real mismatch is an error
-        full = Image.open(path)
-        own = full.size if full.getexif().get(0x0112, 1) not in (5, 6, 7, 8) else full.size[::-1]
-        if own != tuple(stated):
+    if stated is None or own != tuple(stated):
+        own = upright_size(path)  # a JPEG decoded at reduced size: its header has the true size
+        if stated is not None and own != tuple(stated):
             raise DataError(f"{path} is {own[0]}x{own[1]} but its annotation says {stated[0]}x{stated[1]}; fix the "
                             "annotation's image size")
     return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR)), own
