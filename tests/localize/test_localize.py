@@ -64,7 +64,8 @@ def test_grid_head_decodes_the_boxes_it_was_given():
     for (r, c), t in (((0, 0), targets[0, 0]), ((2, 2), targets[0, 1])):
         cx, cy, w, h = (t[1] + t[3]) / 2, (t[2] + t[4]) / 2, t[3] - t[1], t[4] - t[2]
         grid[0, 0, r, c], grid[0, 1 + int(t[0]), r, c] = 9.0, 9.0
-        grid[0, 3:, r, c] = torch.logit(torch.stack([cx * 4 - c, cy * 4 - r, w, h]))
+        grid[0, 3:5, r, c] = torch.logit(torch.stack([cx * 4 - c, cy * 4 - r]))
+        grid[0, 5:, r, c] = torch.log(torch.stack([w * 4, h * 4]))
     assert grid_boxes(grid)[0, 2, 2].tolist() == pytest.approx([0.5, 0.5, 0.9, 0.8], abs=1e-5)
     [(boxes, scores, labels)] = decode(grid, score_threshold=0.5)
     assert labels.tolist() == [1, 0] or labels.tolist() == [0, 1]

@@ -2,11 +2,17 @@
 
 A true box belongs to the cell its centre falls in (the larger box wins a shared cell). A cell predicts
 objectness, class logits and (tx, ty, tw, th): the centre at (col + sigmoid(tx), row + sigmoid(ty)) / G and
-the size sigmoid(tw), sigmoid(th) of the image. Decoding keeps cells scoring objectness x class probability
-above a threshold and runs torchvision's batched NMS per class.
+the size exp(tw), exp(th) cells (at most the image). Besides the box loss on the decoded corners, the raw
+outputs are pulled towards their targets in their own space (binary cross-entropy for the offsets, L1 on
+the log sizes), whose gradients never vanish: with the corner loss alone the Pet head boxes' outputs
+saturated within the first frozen epoch (every box the whole image) and never recovered (measured).
+Decoding keeps cells scoring objectness x class probability above a threshold and runs torchvision's
+batched NMS per class.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +24,13 @@ from cnnlab.localize.model import cxcywh_to_xyxy
 def grid_boxes(grid: torch.Tensor) -> torch.Tensor:
     """(N, 5 + K, G, G) -> (N, G, G, 4) boxes xyxy in [0, 1] of every cell."""
     n, _, g, _ = grid.shape
-    t = torch.sigmoid(grid[:, -4:].float()).permute(0, 2, 3, 1)  # (N, G, G, 4)
+    t = grid[:, -4:].float().permute(0, 2, 3, 1)  # (N, G, G, 4)
+    offset = torch.sigmoid(t[..., :2])  # where in its cell the centre lies
+    size = torch.exp(t[..., 2:].clamp(max=math.log(g))) / g  # in cells, at most the image (no sigmoid to saturate)
     steps = torch.arange(g, device=grid.device, dtype=t.dtype)
-    cx = (steps.view(1, 1, g) + t[..., 0]) / g
-    cy = (steps.view(1, g, 1) + t[..., 1]) / g
-    return cxcywh_to_xyxy(torch.stack([cx, cy, t[..., 2], t[..., 3]], -1))
+    cx = (steps.view(1, 1, g) + offset[..., 0]) / g
+    cy = (steps.view(1, g, 1) + offset[..., 1]) / g
+    return cxcywh_to_xyxy(torch.stack([cx, cy, size[..., 0], size[..., 1]], -1))
 
 
 def grid_targets(targets: torch.Tensor, g: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -45,6 +53,18 @@ def grid_targets(targets: torch.Tensor, g: int) -> tuple[torch.Tensor, torch.Ten
     return obj, cls, box
 
 
+def raw_box_loss(grid: torch.Tensor, obj: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+    """The cells holding an object: BCE of their offsets' logits against where the centre lies in the cell, and
+    L1 of their log sizes against the true ones, in cells."""
+    g = grid.shape[-1]
+    t = grid[:, -4:].permute(0, 2, 3, 1)[obj]  # (P, 4) raw
+    _, row, col = torch.nonzero(obj, as_tuple=True)
+    true = box[obj]  # (P, 4) xyxy in [0, 1]
+    centre = torch.stack([(true[:, 0] + true[:, 2]) / 2 * g - col, (true[:, 1] + true[:, 3]) / 2 * g - row], 1)
+    size = torch.log(((true[:, 2:] - true[:, :2]) * g).clamp_min(1e-3))
+    return F.binary_cross_entropy_with_logits(t[:, :2], centre.clamp(0, 1)) + F.l1_loss(t[:, 2:], size)
+
+
 def detection_loss(grid: torch.Tensor, targets: torch.Tensor, box_loss, cls_weight: float,
                    box_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, class part, box part): objectness BCE (cells with and without objects weighted alike), class
@@ -56,7 +76,7 @@ def detection_loss(grid: torch.Tensor, targets: torch.Tensor, box_loss, cls_weig
     objectness = bce[obj].mean() + bce[~obj].mean() if obj.any() else bce.mean()
     if obj.any():
         class_part = F.cross_entropy(grid[:, 1:-4].permute(0, 2, 3, 1)[obj], cls[obj])
-        box_part = box_loss(grid_boxes(grid)[obj], box[obj])
+        box_part = box_loss(grid_boxes(grid)[obj], box[obj]) + raw_box_loss(grid, obj, box)
     else:
         class_part = box_part = grid.sum() * 0
     return objectness + cls_weight * class_part + box_weight * box_part, class_part, box_part

@@ -58,7 +58,8 @@ class Localizer(nn.Module):
             self.cls_head = nn.Sequential(nn.Dropout(0.2), nn.Linear(c + HIDDEN, k))
             self.box_head = nn.Linear(HIDDEN, 4)
         else:
-            self.grid_head = nn.Sequential(nn.Conv2d(c, GRID_HIDDEN, 3, padding=1), nn.ReLU(inplace=True),
+            self.grid_head = nn.Sequential(nn.Conv2d(c, GRID_HIDDEN, 3, padding=1, bias=False),
+                                           nn.BatchNorm2d(GRID_HIDDEN), nn.ReLU(inplace=True),
                                            nn.Conv2d(GRID_HIDDEN, 5 + k, 1))
             nn.init.constant_(self.grid_head[-1].bias[0], -4.0)  # few cells hold an object: start near "none"
 
