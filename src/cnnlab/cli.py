@@ -14,6 +14,7 @@ from cnnlab.data.cli import app as data_app
 from cnnlab.errors import CnnlabError
 from cnnlab.explain.cli import app as explain_app
 from cnnlab.generate.cli import app as generate_app
+from cnnlab.localize.cli import app as localize_app
 from cnnlab.models.cli import app as models_app
 from cnnlab.segment.cli import app as segment_app
 from cnnlab.serve.cli import serve
@@ -23,6 +24,7 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
                   help="cnnlab: a convolutional-network vision lab.")
 app.add_typer(classify_app, name="classify", help="Train, evaluate, predict, compare and sweep image classifiers.")
 app.add_typer(segment_app, name="segment", help="U-Net segmentation: train, predict, VIA masks.")
+app.add_typer(localize_app, name="localize", help="Localize and detect objects: class + box heads, grid detector.")
 app.add_typer(similarity_app, name="similarity",
               help="Similar-image search: Siamese and metric-learning training, faiss index, query, t-SNE.")
 app.add_typer(generate_app, name="generate", help="DCGAN: train, sample, invert images, interpolate latents.")
@@ -54,7 +56,7 @@ app.add_typer(runs_app, name="runs", help="Every run under a runs folder: list t
 
 @runs_app.command("list")
 def runs_list(runs_dir: str = typer.Option("runs", help="the folder holding <task>/<name>/ run folders"),
-              task: str = typer.Option(None, help="classify, similarity, segment or generate"),
+              task: str = typer.Option(None, help="classify, similarity, segment, generate or localize"),
               as_json: bool = typer.Option(False, "--json", help="print the rows as JSON")) -> None:
     """A table of every run: task, name, model, data, headline metric, epochs, training time, status."""
     import json

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from cnnlab.errors import RunFolderError
 
-TASKS = ("classify", "similarity", "segment", "generate")
+TASKS = ("classify", "similarity", "segment", "generate", "localize")
 # task -> (config key of the model, summary key of the headline metric, its label)
 HEADLINE = {"classify": ("model", "test_acc", "test acc"), "similarity": ("model", "map@r", "mAP@R"),
-            "segment": ("encoder", "val_miou", "val mIoU"), "generate": ("generator", "fid", "FID-style")}
+            "segment": ("encoder", "val_miou", "val mIoU"), "generate": ("generator", "fid", "FID-style"),
+            "localize": ("model", "mean_iou", "mean IoU")}
 
 
 @dataclass

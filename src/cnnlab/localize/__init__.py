@@ -1,0 +1,1 @@
+"""Localize and detect objects: class + box heads on a backbone, a grid detector, box metrics."""

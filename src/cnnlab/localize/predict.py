@@ -1,0 +1,122 @@
+"""A trained localizer on new images: boxes drawn on each image at its own size and a COCO-style JSON; and the
+judgement of a run on its own test split or on other boxed images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cnnlab.atomic import write_text
+from cnnlab.cliutil import fresh_path
+from cnnlab.data.folders import collect_image_paths
+from cnnlab.data.pixels import open_image
+from cnnlab.errors import CnnlabError, DataError, RunFolderError
+from cnnlab.localize.config import LocalizeConfig
+from cnnlab.localize.draw import draw, labelled, save_png
+from cnnlab.localize.model import Localizer, localizer_from_spec
+from cnnlab.localize.steps import predict_boxes
+from cnnlab.train.run import RunDir, write_json_atomic
+
+
+def load_localizer(run_path: str | Path) -> tuple[RunDir, LocalizeConfig, Localizer, list[str]]:
+    """The best localizer of a localize run folder, its config and class names; RunFolderError otherwise."""
+    run = RunDir.open(run_path, task="localize")
+    try:
+        cfg = LocalizeConfig.from_dict(run.read_json("config.json"))
+    except RunFolderError as exc:
+        raise RunFolderError(f"{run.path}: {exc}") from None
+    if not run.best_checkpoint.is_file():
+        raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing); train it with "
+                             "`cnnlab localize train`, or continue it with --resume")
+    ckpt = run.load_checkpoint(best=True)
+    try:
+        model = localizer_from_spec(ckpt["spec"])
+        model.load_state_dict(ckpt["model"])
+        classes = [str(c) for c in ckpt["classes"]]
+        if len(classes) != model.spec.num_classes:
+            raise ValueError(f"{len(classes)} class names for {model.spec.num_classes} outputs")
+    except (KeyError, TypeError, ValueError, RuntimeError, CnnlabError) as exc:
+        raise RunFolderError(f"{run.best_checkpoint} is not a checkpoint of cnnlab localize ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    return run, cfg, model.eval(), classes
+
+
+def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None) -> dict:
+    """The run's best model judged on its stored test split (or on `data`, FORMAT:PATH, every image of it)."""
+    from dataclasses import replace
+
+    from cnnlab.localize.evaluate import evaluate_boxes
+    from cnnlab.localize.train import load_box_data, split_data
+
+    run, cfg, model, classes = load_localizer(run_path)
+    if data is None:
+        parts = split_data(load_box_data(cfg, classes=classes)[0], run.read_json("splits.json"))
+        judged, boxes = ("test", parts["test"]) if len(parts["test"]) else ("val", parts["val"])
+    else:
+        judged, boxes = data, load_box_data(replace(cfg, data=data), classes=classes)[0]
+    result = evaluate_boxes(model, boxes, torch.device("cpu"))
+    result.pop("predictions")
+    if out is not None:
+        path = fresh_path(out)
+        write_json_atomic(path, result)
+    return {**result, "judged": judged}
+
+
+def plan(inputs: list[str], out: Path) -> list[Path]:
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; give a folder for the drawn images and predictions.json")
+    unique: dict[Path, Path] = {}
+    for path in collect_image_paths(inputs):
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+@torch.no_grad()
+def predict_file(model: Localizer, path: Path, min_score: float) -> tuple[Image.Image, tuple]:
+    """(the image as opened, its boxes xyxy in [0, 1], scores and labels) for one file."""
+    spec = model.spec.backbone
+    img = open_image(path, "L" if spec["in_channels"] == 1 else "RGB")
+    side = spec["image_size"]
+    small = np.asarray(img.resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
+    x = torch.from_numpy(small.reshape(side, side, spec["in_channels"])).permute(2, 0, 1)[None]
+    boxes, scores, labels = predict_boxes(model, x)[0]
+    keep = scores >= min_score
+    keep[0] = True  # the best box always, however unsure
+    return img, (boxes[keep], scores[keep], labels[keep])
+
+
+def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, min_score: float = 0.3
+                   ) -> tuple[Path, list[dict]]:
+    """STEM_boxes.png for every image (boxes drawn at its own size) and one predictions.json (COCO style: images,
+    annotations with bbox [x, y, width, height] in pixels and score, categories) in `out`; names that are taken
+    get -2, -3, ... instead of replacing a file."""
+    out = Path(out)
+    paths = plan(inputs, out)
+    _, _, model, classes = load_localizer(run_path)
+    out.mkdir(parents=True, exist_ok=True)
+    images, annotations, rows = [], [], []
+    for k, path in enumerate(paths):
+        img, pred = predict_file(model, path, min_score)
+        width, height = img.size
+        boxes, names = labelled(pred, classes, limit=len(pred[0]))
+        picture = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)
+        drawn = save_png(draw(picture, None, [], boxes, names, width=max(2, min(width, height) // 150)),
+                         fresh_path(out / f"{path.stem}_boxes.png"))
+        images.append({"id": k + 1, "file_name": str(path), "width": width, "height": height})
+        found = []
+        for box, score, label in zip(*pred, strict=True):
+            x0, y0, x1, y1 = (float(v) for v in box * torch.tensor([width, height, width, height]))
+            annotations.append({"id": len(annotations) + 1, "image_id": k + 1, "category_id": int(label) + 1,
+                                "bbox": [round(x0, 1), round(y0, 1), round(x1 - x0, 1), round(y1 - y0, 1)],
+                                "score": round(float(score), 4)})
+            found.append({"class": classes[int(label)], "score": float(score)})
+        rows.append({"path": str(path), "drawn": str(drawn), "boxes": found})
+    doc = {"images": images, "annotations": annotations,
+           "categories": [{"id": i + 1, "name": c} for i, c in enumerate(classes)]}
+    json_path = fresh_path(out / "predictions.json")
+    write_text(json_path, json.dumps(doc, indent=1))
+    return json_path, rows
