@@ -75,3 +75,66 @@ def test_resume_across_phases_equals_uninterrupted(tmp_path):
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
     assert resumed.summary["test_acc"] == pytest.approx(full.summary["test_acc"])
     assert [r["phase"] for r in resumed.state.history] == ["frozen", "finetune", "finetune"]
+
+
+class Batches:
+    """Four fixed batches an epoch, drawn from (epoch) alone: a resumed run sees what an uninterrupted one did."""
+
+    def __init__(self, steps: int = 4) -> None:
+        self.steps, self.epoch = steps, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.epoch)
+        for _ in range(self.steps):
+            yield torch.randn(8, 4, generator=g), torch.randn(8, 1, generator=g)
+
+
+@pytest.mark.parametrize("cut", [4, 5])
+def test_resume_after_a_phase_ended_early_equals_the_uninterrupted_run(tmp_path, cut):
+    """Phases of 5 + 3 epochs, patience 2: the first phase stops after epoch 4 (its score fell twice), so the
+    second starts at epoch 5 and runs to epoch 8. Interrupted right after the early stop (epoch 4) or inside
+    the second phase (epoch 5), the resumed run trains the same phases to the same weights."""
+    from cnnlab.train import StepResult, fit
+    from cnnlab.train.config import PhaseConfig
+    from cnnlab.train.run import RunDir
+
+    scores = [0.5, 0.6, 0.4, 0.4, 0.7, 0.8, 0.9, 1.0]  # by epoch: falls at epochs 3 and 4, then rises
+    cfg = FitConfig(phases=(PhaseConfig("frozen", 5, "adam", 0.1), PhaseConfig("finetune", 3, "sgd", 0.01)),
+                    patience=2, device="cpu", channels_last="off")
+
+    def step(model, x, y):
+        return StepResult(((model(x) - y) ** 2).mean(), {}, len(x))
+
+    def train(folder, stop=None):
+        torch.manual_seed(0)
+        model, run = torch.nn.Linear(4, 1), RunDir(folder)
+        (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        resumed = run.last_checkpoint.is_file()
+        done = run.load_checkpoint()["engine"]["history"] if resumed else []
+        seen = list(done)
+
+        def judge(net):
+            return {"score": scores[len(seen)]}
+
+        def callback(epoch, record):
+            seen.append(record)
+            if epoch == stop:
+                raise KeyboardInterrupt
+
+        state = fit(model, step, Batches(), Batches(2), cfg, device=torch.device("cpu"), run=run,
+                    checkpoint=run.load_checkpoint() if resumed else None, judge=judge, monitor="val_score",
+                    maximize=True, callbacks=(callback,))
+        return model, state
+
+    full_model, full = train(tmp_path / "a")
+    assert [r["phase"] for r in full.history] == ["frozen"] * 4 + ["finetune"] * 4 and full.status == "finished"
+    assert train(tmp_path / "b", stop=cut)[1].status == "interrupted"
+    model, resumed = train(tmp_path / "b")
+    assert [r["phase"] for r in resumed.history] == [r["phase"] for r in full.history], resumed.history
+    assert torch.equal(model.weight, full_model.weight) and torch.equal(model.bias, full_model.bias)

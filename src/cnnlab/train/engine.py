@@ -103,6 +103,8 @@ class Engine:
         parts, `save_best()` those of the best checkpoint (weights as validated)."""
         spec, state = self.spec, self.state
         while state.epoch < end:
+            if self._patience_spent():  # a run resumed right after the epoch that spent it
+                return "patience"
             torch.manual_seed(spec.seed * 1_000_003 + state.epoch)  # dropout etc. depend on (seed, epoch) alone
             record = epoch(state.epoch)
             self._check_finite(record)
@@ -115,11 +117,17 @@ class Engine:
                 self.say(f"time budget spent: {spent:.1f} s of training >= {spec.max_seconds} s")
                 state.status = "budget-spent"
                 return "budget"
-            if spec.patience is not None and state.bad_epochs >= spec.patience:
-                self.say(f"early stop: {spec.monitor} has not improved for {spec.patience} epochs "
-                         f"(best at epoch {state.best_epoch})")
+            if self._patience_spent():
                 return "patience"
         return "end"
+
+    def _patience_spent(self) -> bool:
+        spec, state = self.spec, self.state
+        if spec.patience is None or state.bad_epochs < spec.patience:
+            return False
+        self.say(f"early stop: {spec.monitor} has not improved for {spec.patience} epochs (best at epoch "
+                 f"{state.best_epoch})")
+        return True
 
     def _check_finite(self, record: dict) -> None:
         for key, words in self.spec.finite:

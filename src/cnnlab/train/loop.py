@@ -66,13 +66,14 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
     engine = Engine(spec, device=device, run=run, state=state, callbacks=callbacks)
     loop = _Loop(model, step, train_loader, val_loader, cfg, device, ema, finalize, engine, judge)
     weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
+    at = checkpoint.get("phase", 0) if checkpoint is not None else 0  # the phase the resumed run was in
     with engine.session():
         start = 0
         for index, phase in enumerate(cfg.plan()):
-            begin, start = start, start + phase.epochs
-            if state.epoch >= start or state.status == "budget-spent":
+            start += phase.epochs
+            if index < at or state.epoch >= start:  # done, or ended early (patience) before the checkpoint
                 continue
-            loop.start_phase(index, phase, weight_decay, checkpoint if state.epoch > begin else None)
+            loop.start_phase(index, phase, weight_decay, checkpoint if index == at else None)
             stop = engine.run_until(start, loop.epoch, lambda i=index: loop.parts(i, extra), loop.best(extra))
             if stop == "patience" and start == cfg.total_epochs:
                 state.status = "early-stopped"
