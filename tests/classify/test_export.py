@@ -39,7 +39,7 @@ def test_an_export_equals_the_run_and_predicts_alike(run, images, tmp_path, caps
     out = tmp_path / f"m.{fmt}"
     code, said = cnnlab(capsys, "export", run, "--format", fmt, "--out", out)
     assert code == 0 and "top-1 agreement 100.00%" in said, said
-    figures = json.loads(out.with_suffix(".parity.json").read_text())
+    figures = json.loads((tmp_path / f"m.{fmt}.parity.json").read_text())
     assert figures["top1_agreement"] == 1.0 and figures["max_abs_logit_diff"] < 1e-3 and figures["images"] > 100
     code, from_run = cnnlab(capsys, "classify", "predict", run, images, "--json")
     code2, from_file = cnnlab(capsys, "classify", "predict", out, images, "--json")
@@ -67,6 +67,7 @@ def test_bad_exports_and_options_are_clear_errors(run, images, tmp_path, capsys)
             (["classify", "predict", tmp_path / "none.safetensors", images], "is not a classifier exported by cnnlab"),
             (["export", run, "--format", "tflite"], "--format must be one of onnx, safetensors"),
             (["export", run, "--opset", "9"], "--opset must be from 17 to 23"),
+            (["export", run, "--format", "safetensors", "--out", tmp_path / "config.json"], "must end in .safetensors"),
             (["classify", "evaluate", tmp_path / "fake.onnx"], "evaluate takes a run folder")):
         code, said = cnnlab(capsys, *argv)
         assert code == 2 and expected in said, said
@@ -96,3 +97,12 @@ def test_the_python_api_predicts_from_paths_pil_images_arrays_and_exports(run, i
     assert [p.label for p in cnnlab.load(cnnlab_out).predict(files)] == [p.label for p in by_path]
     with pytest.raises(cnnlab.CnnlabError, match="give a file path, a PIL image"):
         model.predict([{"not": "an image"}])
+
+
+def test_exports_of_both_formats_side_by_side_keep_their_own_files(run, tmp_path, capsys):
+    for fmt in ("safetensors", "onnx"):
+        assert cnnlab(capsys, "export", run, "--format", fmt, "--out", tmp_path / f"model.{fmt}")[0] == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["model.onnx", "model.onnx.parity.json", "model.safetensors", "model.safetensors.json",
+                     "model.safetensors.parity.json"]
+    assert json.loads((tmp_path / "model.safetensors.parity.json").read_text())["format"] == "safetensors"

@@ -18,6 +18,7 @@ from cnnlab.models.export import (
     describe,
     load_safetensors,
     parity,
+    sidecar,
     to_onnx,
     to_safetensors,
 )
@@ -28,8 +29,9 @@ PARITY_IMAGES = 1000  # test images the export is checked on
 def export_run(run: str | Path, fmt: str, out: str | Path | None = None, *, opset: int = 18,
                dynamic_batch: bool = True) -> dict:
     """Export the run's best model to `out` (default RUN/export/model.onnx or model.safetensors; an existing
-    file is never replaced: model-2...) and check it; returns the path and the parity figures."""
-    check_options(fmt, opset)
+    file is never replaced: model-2...) and check it; returns the path and the parity figures, which are also
+written beside it (model.onnx.parity.json)."""
+    check_options(fmt, opset, out)
     loaded = load_classifier(run, device="cpu")
     cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
     test = load_run_dataset(loaded.run, cfg.data).test
@@ -52,5 +54,5 @@ def export_run(run: str | Path, fmt: str, out: str | Path | None = None, *, opse
                 other.unlink(missing_ok=True)
     figures = {"format": fmt, "runtime": "onnxruntime" if fmt == "onnx" else "pytorch (rebuilt from the file)",
                "split": "test", **figures}
-    atomic.write_text(path.with_suffix(".parity.json"), json.dumps(figures, indent=2))
+    atomic.write_text(sidecar(path, ".parity.json"), json.dumps(figures, indent=2))
     return {"path": str(path), **figures}

@@ -37,12 +37,15 @@ def describe(model: ImageClassifier, classes: list[str], run: str) -> dict:
             "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
 
 
-def check_options(fmt: str, opset: int) -> None:
-    """ConfigError for a format or opset out of range, or a format whose packages are not installed."""
+def check_options(fmt: str, opset: int, out: str | Path | None = None) -> None:
+    """ConfigError for a format or opset out of range, an --out not named for the format, or a format whose
+    packages are not installed."""
     from importlib.util import find_spec
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if out is not None and Path(out).suffix.lower() != f".{fmt}":
+        raise ConfigError(f"--out {out} must end in .{fmt} for --format {fmt}")
     if not isinstance(opset, int) or not 17 <= opset <= 23:
         raise ConfigError(f"--opset must be from 17 to 23, got {opset!r}")
     needs = ("onnx", "onnxruntime", "onnxscript") if fmt == "onnx" else ("safetensors",)
@@ -74,12 +77,20 @@ def to_safetensors(model: ImageClassifier, path: Path, info: dict) -> Path:
     """Write the weights to `path` and `info` to PATH.json beside them; returns the JSON's path."""
     from safetensors.torch import save_file
 
+    beside = sidecar(path, ".json")
+    if beside.exists():
+        raise ExportError(f"{beside} exists already; choose another --out (cnnlab does not replace it)")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic.replacing(path) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", METADATA_KEY: json.dumps(info)})
-    beside = path.with_suffix(".json")
     atomic.write_text(beside, json.dumps(info, indent=2))
     return beside
+
+
+def sidecar(path: Path, suffix: str) -> Path:
+    """A file that belongs to the export at `path`: model.safetensors -> model.safetensors.json (never a name
+    another file of the run, or another export's, could have)."""
+    return path.with_name(path.name + suffix)
 
 
 @dataclass
@@ -140,7 +151,7 @@ def load_safetensors(path: str | Path) -> tuple[ImageClassifier, dict]:
     from cnnlab.models.registry import model_from_spec
 
     path = Path(path)
-    beside = path.with_suffix(".json")
+    beside = sidecar(path, ".json")
     try:
         info = json.loads(beside.read_text())
         model = model_from_spec(info["spec"])
