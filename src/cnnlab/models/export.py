@@ -64,13 +64,15 @@ def to_onnx(model: ImageClassifier, path: Path, info: dict, *, opset: int = 18, 
     with atomic.replacing(path) as tmp:
         try:
             torch.onnx.export(model.eval().cpu(), (example,), str(tmp), dynamo=True, dynamic_shapes=shapes,
-                              opset_version=opset, input_names=["images"], output_names=["logits"], verbose=False)
+                              opset_version=opset, input_names=["images"], output_names=["logits"], verbose=False,
+                              external_data=False)  # one file (a CNN here is far below ONNX's 2 GB limit)
         except Exception as exc:  # the exporter raises many kinds for an operator it cannot translate
             raise ExportError(f"{spec.name} cannot be exported to ONNX opset {opset} ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200]}); try another --opset") from exc
         graph = onnx.load(str(tmp))
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(info))
         onnx.save(graph, str(tmp))
+        Path(f"{tmp}.data").unlink(missing_ok=True)  # an exporter that wrote weights apart anyway
 
 
 def to_safetensors(model: ImageClassifier, path: Path, info: dict) -> Path:
