@@ -43,7 +43,11 @@ def _image(item, index: int, channels: int, size: int) -> tuple[str, torch.Tenso
             array = array.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
         if array.dtype != np.uint8:
             array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)  # floats are taken as [0, 1]
-        img, source = normalize(Image.fromarray(array.squeeze()), mode=mode), f"image {index}"
+        try:
+            img, source = normalize(Image.fromarray(array.squeeze()), mode=mode), f"image {index}"
+        except (TypeError, ValueError):
+            raise DataError(f"image {index} is an array of shape {tuple(array.shape)}; give (H, W), (H, W, C) or "
+                            "(N, H, W, C) arrays and (C, H, W) or (N, C, H, W) tensors") from None
     else:
         raise DataError(f"image {index} is a {type(item).__name__}; give a file path, a PIL image, an array or a "
                         "tensor")
@@ -62,7 +66,12 @@ class ClassifierPredictor:
         items = list(images) if isinstance(images, list | tuple) else [images]
         expanded: list = []
         for item in items:
-            expanded += collect_image_paths([item]) if isinstance(item, str | Path) else [item]
+            if isinstance(item, str | Path):
+                expanded += collect_image_paths([item])
+            elif isinstance(item, np.ndarray | torch.Tensor) and item.ndim == 4:
+                expanded += list(item)  # a batch: (N, C, H, W) tensor or (N, H, W, C) array
+            else:
+                expanded.append(item)
         spec = self.model.spec
         device = self.model.mean.device
         out = []

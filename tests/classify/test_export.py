@@ -97,6 +97,10 @@ def test_the_python_api_predicts_from_paths_pil_images_arrays_and_exports(run, i
     assert [p.label for p in cnnlab.load(cnnlab_out).predict(files)] == [p.label for p in by_path]
     with pytest.raises(cnnlab.CnnlabError, match="give a file path, a PIL image"):
         model.predict([{"not": "an image"}])
+    batch = torch.from_numpy(np.stack([np.asarray(Image.open(f)) for f in files[:3]])[:, None] / 255.0)
+    assert [p.label for p in model.predict(batch)] == [p.label for p in by_path[:3]]  # (N, C, H, W): N images
+    with pytest.raises(cnnlab.CnnlabError, match="an array of shape"):
+        model.predict(np.zeros((2, 3, 4, 5, 6)))
 
 
 def test_exports_of_both_formats_side_by_side_keep_their_own_files(run, tmp_path, capsys):

@@ -87,3 +87,31 @@ def test_pretrained_features_find_flowers_of_the_same_kind_better_than_pixels(tm
         rows = searcher.search([searcher.read(f) for f, _ in queries], 1)
         hits[model] = sum(row[0].label == label for row, (_, label) in zip(rows, queries, strict=True))
     assert hits["pretrained"] >= 7 and hits["pretrained"] > hits["pixels"], hits  # of 8 queries
+
+
+def test_an_ivf_index_gets_match_scores_too(tmp_path):
+    import torch
+
+    from cnnlab.similarity.calibrate import calibrate
+    from cnnlab.similarity.index import EmbeddingIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = EmbeddingIndex.create(16, {"kind": "test"}, kind="ivf", n_expected=3000)
+    index.add(vectors, [None] * 3000, [f"{i}.png" for i in range(3000)], torch.zeros(3000, 1, 4, 4, dtype=torch.uint8))
+    index.save(tmp_path / "ivf")
+    cal = calibrate(EmbeddingIndex.load(tmp_path / "ivf"))
+    assert cal is not None and len(cal.nearest) == 2000 and 0 < cal.match(float(np.median(cal.nearest))) < 1
+
+
+@pytest.mark.parametrize(("per_class", "method", "expected"), [(100, "metric", "--per-class takes 2 to half"),
+                                                              (1, "metric", "--per-class takes 2"),
+                                                              (4, "siamese", "with --method siamese")])
+def test_per_class_out_of_its_range_is_refused(per_class, method, expected):
+    from cnnlab.errors import ConfigError
+    from cnnlab.similarity.config import SimilarityConfig
+    from cnnlab.train import FitConfig
+
+    with pytest.raises(ConfigError, match=expected):
+        SimilarityConfig(method=method, per_class=per_class, fit=FitConfig(batch_size=64))

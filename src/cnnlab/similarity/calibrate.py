@@ -36,9 +36,13 @@ def calibrate(index, sample: int = SAMPLE, seed: int = 0) -> Calibration | None:
     if n < 3:
         return None
     ids = np.sort(np.random.default_rng(seed).choice(n, min(n, sample), replace=False))
+    if index.kind == "ivf":
+        import faiss
+
+        faiss.extract_index_ivf(index.index).make_direct_map()  # in memory only: IVF lists give vectors back
     try:
         vectors = index.index.reconstruct_batch(ids)  # (S, dim)
-    except RuntimeError:  # an IVF index without its direct map
+    except RuntimeError:  # an index kind that cannot give its vectors back
         return None
     scores, found = index.search(vectors, 2)  # (S, 2): itself (or a duplicate) first, then its neighbour
     nearest = np.where(found[:, 0] == ids, scores[:, 1], scores[:, 0])

@@ -33,7 +33,8 @@ def check_count(flag: str, value: int, high: int) -> None:
 
 
 @app.command("train")
-@training_options(*(o for o in TRAINING_OPTIONS if o not in ("tta", "label_smoothing")))
+@training_options(*(o for o in TRAINING_OPTIONS if o not in ("tta", "label_smoothing")),
+                  helps={"patience": "early stopping after N epochs without a better --select-by score"})
 def train(
     ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),

@@ -43,6 +43,9 @@ class SimilarityConfig:
         check_choice("loss", self.loss, LOSSES)
         check_choice("select_by", self.select_by, SELECT_BY)
         check_number("per_class", self.per_class, low=0, high=1024, integer=True)
+        if self.per_class and (self.method != "metric" or not 2 <= self.per_class <= self.fit.batch_size // 2):
+            raise ConfigError(f"--per-class takes 2 to half the batch size ({self.fit.batch_size // 2}) images of each "
+                              f"class, with --method metric; got {self.per_class} with --method {self.method}")
         check_run_name(self.name)
         check_model_options(self.model, self.model_args, self.input_size)
         check_number("embedding_dim", self.embedding_dim, low=1, high=65536, integer=True)

@@ -55,12 +55,13 @@ def shown(value: object) -> str:
     return "none" if value is None else ("yes" if value is True else "no" if value is False else str(value))
 
 
-def option(name: str, default: object = ..., *, unset: bool = False, note: str = "") -> inspect.Parameter:
+def option(name: str, default: object = ..., *, unset: bool = False, note: str = "",
+           help_text: str = "") -> inspect.Parameter:
     """The command-line parameter of one training option. `unset`: the parser gives None (the command fills
-    the value in, e.g. from a recipe) and the help names the default."""
+    the value in, e.g. from a recipe) and the help names the default; `help_text` replaces the shared help."""
     value = DEFAULTS[name] if default is ... else default
     kind = ENUMS.get(name, TYPES[name])
-    help_text = HELP[name] + (f" (default: {shown(value)}{'; ' + note if note else ''})" if unset else
+    help_text = (help_text or HELP[name]) + (f" (default: {shown(value)}{'; ' + note if note else ''})" if unset else
                               f" ({note})" if note else "")
     if unset:
         parsed = None
@@ -77,7 +78,7 @@ def option(name: str, default: object = ..., *, unset: bool = False, note: str =
 
 
 def training_options(*names: str, defaults: dict | None = None, unset: Iterable[str] = (),
-                     notes: dict[str, str] | None = None) -> Callable:
+                     notes: dict[str, str] | None = None, helps: dict[str, str] | None = None) -> Callable:
     """Add the shared training options `names` to a typer command, which receives them as `train_options`
     (a dict of plain values). `defaults` overrides FitConfig's for this task; `unset` and `notes` as in
     `option`. The options go after the command's own and before --name/--runs-dir/--resume/--overwrite."""
@@ -90,7 +91,8 @@ def training_options(*names: str, defaults: dict | None = None, unset: Iterable[
         signature = inspect.signature(command, eval_str=True)
         own = [p for p in signature.parameters.values() if p.name != "train_options"]
         split = next((i for i, p in enumerate(own) if p.name in ("name", "runs_dir", "resume", "overwrite")), len(own))
-        added = [option(n, defaults.get(n, ...), unset=n in unset, note=notes.get(n, "")) for n in names]
+        added = [option(n, defaults.get(n, ...), unset=n in unset, note=notes.get(n, ""),
+                        help_text=(helps or {}).get(n, "")) for n in names]
 
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
