@@ -19,20 +19,12 @@ from cnnlab.localize.config import LocalizeConfig
 from cnnlab.localize.draw import draw, labelled, save_png
 from cnnlab.localize.model import Localizer, localizer_from_spec
 from cnnlab.localize.steps import predict_boxes
-from cnnlab.train.run import RunDir, write_json_atomic
+from cnnlab.train.run import RunDir, open_trained, write_json_atomic
 
 
 def load_localizer(run_path: str | Path) -> tuple[RunDir, LocalizeConfig, Localizer, list[str]]:
     """The best localizer of a localize run folder, its config and class names; RunFolderError otherwise."""
-    run = RunDir.open(run_path, task="localize")
-    try:
-        cfg = LocalizeConfig.from_dict(run.read_json("config.json"))
-    except RunFolderError as exc:
-        raise RunFolderError(f"{run.path}: {exc}") from None
-    if not run.best_checkpoint.is_file():
-        raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing); train it with "
-                             "`cnnlab localize train`, or continue it with --resume")
-    ckpt = run.load_checkpoint(best=True)
+    run, cfg, ckpt = open_trained(run_path, "localize", LocalizeConfig.from_dict)
     try:
         model = localizer_from_spec(ckpt["spec"])
         model.load_state_dict(ckpt["model"])

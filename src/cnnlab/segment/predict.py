@@ -12,7 +12,7 @@ from cnnlab.atomic import replacing
 from cnnlab.data.folders import collect_image_paths, open_image
 from cnnlab.errors import CnnlabError, DataError, RunFolderError
 from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
-from cnnlab.train import RunDir
+from cnnlab.train.run import open_trained
 
 # Distinct colours for up to 8 classes, then a repeat; class 0 is drawn transparent in overlays.
 PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -24,15 +24,7 @@ def load_unet(run_path: str | Path) -> tuple[UNet, list[str]]:
     """The best U-Net of a segment run folder and its class names; RunFolderError for any other folder."""
     from cnnlab.segment.train import SegmentConfig
 
-    run = RunDir.open(run_path, task="segment")
-    try:
-        SegmentConfig.from_dict(run.read_json("config.json"))  # another task's folder is named as such
-    except RunFolderError as exc:
-        raise RunFolderError(f"{run.path}: {exc}") from None
-    if not run.best_checkpoint.is_file():
-        raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing); train it with "
-                             "`cnnlab segment train`, or continue it with --resume")
-    ckpt = run.load_checkpoint(best=True)
+    run, _, ckpt = open_trained(run_path, "segment", SegmentConfig.from_dict)
     try:
         model = unet_from_spec(ckpt["spec"])
         model.load_state_dict(ckpt["model"])

@@ -181,6 +181,20 @@ class RunDir:
             f.write(message + "\n")
 
 
+def open_trained(run_path: str | Path, task: str, from_dict) -> tuple[RunDir, object, dict]:
+    """A finished-or-not run of `task` with a best checkpoint: (run, its config read with `from_dict`, the
+    checkpoint). RunFolderError naming the folder for another task's folder, a damaged config or no model yet."""
+    run = RunDir.open(run_path, task=task)
+    try:
+        cfg = from_dict(run.read_json("config.json"))  # another task's folder is named as such
+    except RunFolderError as exc:
+        raise RunFolderError(f"{run.path}: {exc}") from None
+    if not run.best_checkpoint.is_file():
+        raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing); train it with "
+                             f"`cnnlab {task} train`, or continue it with --resume")
+    return run, cfg, run.load_checkpoint(best=True)
+
+
 def config_record(config: dict, task: str) -> dict:
     """What config.json holds: the task and the cnnlab version that made the run, then its settings (the
     configs' from_dict leave the first two aside)."""
