@@ -107,27 +107,30 @@ def report(run: str = typer.Argument(..., help="a run folder")) -> None:
     console.print(f"wrote {folder.path / 'report.html'}")
 
 
+EXPORTS = ("classify",)  # the tasks whose runs `cnnlab export` takes
+
+
 @app.command("export")
-def export(run: str = typer.Argument(..., help="a classify run folder"),
+def export(run: str = typer.Argument(..., help="a classify, segment, localize or similarity run folder"),
            fmt: str = typer.Option("onnx", "--format", help="onnx (run by ONNX Runtime) or safetensors (weights + "
                                    "a JSON that rebuilds the model)"),
            out: str = typer.Option(None, help="the file to write (default RUN/export/model.FORMAT; never replaced)"),
            opset: int = typer.Option(18, help="ONNX opset"),
            dynamic_batch: bool = typer.Option(True, help="ONNX: any batch size (else batch 1)")) -> None:
-    """Take a trained model out: ONNX or safetensors, checked against the run's model on its test images."""
+    """Take a trained model out: ONNX or safetensors, checked against the run's model on its held-out images."""
+    from importlib import import_module
+
     from cnnlab.runs import task_of
     from cnnlab.train.run import RunDir
 
     folder = RunDir.open(run)
     task = task_of(folder.path)
-    if task != "classify":
-        raise CnnlabError(f"{folder.path} is a {task} run; export takes classify runs so far")
-    from cnnlab.classify.export import export_run
-
-    done = export_run(folder.path, fmt, out, opset=opset, dynamic_batch=dynamic_batch)
-    console.print(f"wrote {done['path']}: top-1 agreement {done['top1_agreement']:.2%} with the run's model on "
-                  f"{done['images']} test images, largest logit difference {done['max_abs_logit_diff']:.1e} "
-                  f"({done['runtime']})")
+    if task not in EXPORTS:
+        raise CnnlabError(f"{folder.path} is a {task} run; export takes {', '.join(EXPORTS)} runs")
+    folder.check_task(task)
+    done = import_module(f"cnnlab.{task}.export").export_run(folder.path, fmt, out, opset=opset,
+                                                             dynamic_batch=dynamic_batch)
+    console.print(f"wrote {done['path']}: {done['said']} ({done['runtime']})")
 
 
 def discard_failed_starts() -> None:

@@ -64,7 +64,7 @@ def test_bad_exports_and_options_are_clear_errors(run, images, tmp_path, capsys)
     (tmp_path / "fake.onnx").write_bytes(b"not onnx")
     for argv, expected in (
             (["classify", "predict", tmp_path / "fake.onnx", images], "is not an ONNX model exported by cnnlab"),
-            (["classify", "predict", tmp_path / "none.safetensors", images], "is not a classifier exported by cnnlab"),
+            (["classify", "predict", tmp_path / "none.safetensors", images], "none.safetensors is not a file"),
             (["export", run, "--format", "tflite"], "--format must be one of onnx, safetensors"),
             (["export", run, "--opset", "9"], "--opset must be from 17 to 23"),
             (["export", run, "--format", "safetensors", "--out", tmp_path / "config.json"], "must end in .safetensors"),
