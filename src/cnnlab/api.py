@@ -4,20 +4,26 @@
     model = cnnlab.load("runs/classify/baseline-cnn-digits")      # or an exported model.onnx / .safetensors
     for p in model.predict(["a.png", pil_image, numpy_array]):
         print(p.label, p.probability)
+
+A run folder or export of each task gives its own predictor and results: classify -> Prediction (classes),
+segment -> MaskPrediction (a mask array at each image's own size), localize -> BoxPrediction (boxes with labels
+and scores in pixels), similarity -> EmbeddingPrediction (a unit-length vector); the last three live in their
+task's room (cnnlab.TASK.predictor).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from cnnlab.data.folders import collect_image_paths
-from cnnlab.data.pixels import fit_square, normalize, open_image
-from cnnlab.errors import CnnlabError, DataError
+from cnnlab.data.inputs import as_tensor, expand, open_item
+from cnnlab.data.pixels import fit_square
+from cnnlab.errors import CnnlabError
+
+TASKS = ("classify",)  # what cnnlab.load takes: runs of these, and exports
 
 
 @dataclass
@@ -31,52 +37,27 @@ class Prediction:
 
 
 def _image(item, index: int, channels: int, size: int) -> tuple[str, torch.Tensor]:
-    """(source, float (C, S, S) in [0, 1]) of a path, a PIL image, an array (H, W[, C]) or a tensor (C, H, W)."""
-    mode = "L" if channels == 1 else "RGB"
-    if isinstance(item, str | Path):
-        img, source = open_image(Path(item), mode), str(item)
-    elif isinstance(item, Image.Image):
-        img, source = normalize(item, mode=mode), f"image {index}"
-    elif isinstance(item, np.ndarray | torch.Tensor):
-        array = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item
-        if isinstance(item, torch.Tensor) and array.ndim == 3:
-            array = array.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
-        if array.dtype != np.uint8:
-            array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)  # floats are taken as [0, 1]
-        try:
-            img, source = normalize(Image.fromarray(array.squeeze()), mode=mode), f"image {index}"
-        except (TypeError, ValueError):
-            raise DataError(f"image {index} is an array of shape {tuple(array.shape)}; give (H, W), (H, W, C) or "
-                            "(N, H, W, C) arrays and (C, H, W) or (N, C, H, W) tensors") from None
-    else:
-        raise DataError(f"image {index} is a {type(item).__name__}; give a file path, a PIL image, an array or a "
-                        "tensor")
-    array = np.asarray(fit_square(img, size), dtype=np.float32) / 255
-    return source, torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1)
+    """(source, float (C, S, S) in [0, 1]) of a path, a PIL image, an array (H, W[, C]) or a tensor (C, H, W):
+    the shorter side resized to S, the centre cropped, as `classify predict` does."""
+    source, img = open_item(item, index, "L" if channels == 1 else "RGB")
+    return source, as_tensor(fit_square(img, size), channels)
 
 
 class ClassifierPredictor:
     """A trained classifier (run folder or export) that predicts classes of images given in any form."""
+
+    task = "classify"
 
     def __init__(self, loaded) -> None:
         self.model, self.classes = loaded.model, loaded.classes
 
     def predict(self, images, top_k: int = 3) -> list[Prediction]:
         """Predictions for a path (a folder: every image in it), a PIL image, an array, or a list of them."""
-        items = list(images) if isinstance(images, list | tuple) else [images]
-        expanded: list = []
-        for item in items:
-            if isinstance(item, str | Path):
-                expanded += collect_image_paths([item])
-            elif isinstance(item, np.ndarray | torch.Tensor) and item.ndim == 4:
-                expanded += list(item)  # a batch: (N, C, H, W) tensor or (N, H, W, C) array
-            else:
-                expanded.append(item)
         spec = self.model.spec
         device = self.model.mean.device
         out = []
         with torch.no_grad():
-            for i, item in enumerate(expanded):
+            for i, item in enumerate(expand(images)):
                 source, x = _image(item, i, spec.in_channels, spec.image_size)
                 probs = self.model(x.unsqueeze(0).to(device)).float().softmax(1)[0]
                 p, idx = probs.topk(min(top_k, len(self.classes)))
@@ -85,16 +66,30 @@ class ClassifierPredictor:
         return out
 
 
-def load(path: str | Path, *, device: str = "auto") -> ClassifierPredictor:
-    """The model of a run folder or of a file `cnnlab export` wrote, ready to predict (classify so far)."""
-    from cnnlab.classify.evaluate import load_classifier
+def task_of_model(path: Path) -> str:
+    """The task of an export (what its metadata says) or of a run folder; our error for anything else."""
+    if path.suffix.lower() in (".onnx", ".safetensors"):
+        from cnnlab.models.export import read_info
+
+        return str(read_info(path).get("task"))
     from cnnlab.runs import task_of
+    from cnnlab.train.run import RunDir
 
+    folder = RunDir.open(path)
+    task = task_of(folder.path)
+    folder.check_task(task)
+    return task
+
+
+def load(path: str | Path, *, device: str = "auto"):
+    """The model of a run folder or of a file `cnnlab export` wrote, ready to predict: a ClassifierPredictor,
+    or the SegmentPredictor, LocalizePredictor or EmbeddingPredictor of the task's room."""
     path = Path(path)
-    if path.suffix.lower() not in (".onnx", ".safetensors"):
-        from cnnlab.train.run import RunDir
+    task = task_of_model(path)
+    if task not in TASKS:
+        raise CnnlabError(f"{path} is a {task} model; cnnlab.load takes {', '.join(TASKS)} runs and their exports")
+    if task == "classify":
+        from cnnlab.classify.evaluate import load_classifier
 
-        task = task_of(RunDir.open(path).path)
-        if task != "classify":
-            raise CnnlabError(f"{path} is a {task} run; cnnlab.load takes classify runs and their exports so far")
-    return ClassifierPredictor(load_classifier(path, device=device))
+        return ClassifierPredictor(load_classifier(path, device=device))
+    return import_module(f"cnnlab.{task}.predictor").load_predictor(path, device=device)
