@@ -42,7 +42,8 @@ def train(ctx: typer.Context,
 
 
 @app.command("predict")
-def predict(run: str = typer.Argument(..., help="a segment run folder"),
+def predict(run: str = typer.Argument(..., help="a segment run folder, or a model exported by `cnnlab export` (.onnx, "
+                                      ".safetensors)"),
             images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
             out: str = typer.Option("predictions", "--out", help="folder for STEM_mask.png and STEM_overlay.png"),
             overwrite: bool = typer.Option(False, help="replace outputs that exist already in --out")) -> None:

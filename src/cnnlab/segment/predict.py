@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,8 +12,12 @@ from PIL import Image
 from cnnlab.atomic import replacing
 from cnnlab.data.folders import collect_image_paths, open_image
 from cnnlab.errors import CnnlabError, DataError, RunFolderError
+from cnnlab.segment.exported import OnnxUNet, load_exported
 from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
-from cnnlab.train.run import open_trained
+from cnnlab.train.run import RunDir, open_trained
+
+if TYPE_CHECKING:
+    from cnnlab.segment.train import SegmentConfig
 
 # Distinct colours for up to 8 classes, then a repeat; class 0 is drawn transparent in overlays.
 PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -20,11 +25,12 @@ PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200
 OUTPUTS = ("_mask.png", "_overlay.png")  # written per image, after its output stem
 
 
-def load_unet(run_path: str | Path) -> tuple[UNet, list[str]]:
-    """The best U-Net of a segment run folder and its class names; RunFolderError for any other folder."""
-    from cnnlab.segment.train import SegmentConfig
+def open_unet(run_path: str | Path) -> tuple[RunDir, SegmentConfig, UNet, list[str]]:
+    """The best U-Net of a segment run folder, the run, its config and class names; RunFolderError for any other
+    folder."""
+    from cnnlab.segment.train import SegmentConfig  # on call: training's imports are heavy for predict
 
-    run, _, ckpt = open_trained(run_path, "segment", SegmentConfig.from_dict)
+    run, cfg, ckpt = open_trained(run_path, "segment", SegmentConfig.from_dict)
     try:
         model = unet_from_spec(ckpt["spec"])
         model.load_state_dict(ckpt["model"])
@@ -34,18 +40,38 @@ def load_unet(run_path: str | Path) -> tuple[UNet, list[str]]:
     except (KeyError, TypeError, ValueError, RuntimeError, CnnlabError) as exc:
         raise RunFolderError(f"{run.best_checkpoint} is not a U-Net checkpoint of cnnlab segment "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
-    return model.eval(), classes
+    return run, cfg, model.eval(), classes
+
+
+def load_unet(run_path: str | Path) -> tuple[UNet, list[str]]:
+    """The best U-Net of a segment run folder and its class names; RunFolderError for any other folder."""
+    _, _, model, classes = open_unet(run_path)
+    return model, classes
+
+
+def load_segmenter(path: str | Path) -> tuple[UNet | OnnxUNet, list[str]]:
+    """The U-Net of a segment run folder, or of a file `cnnlab export` wrote (model.onnx, run by ONNX Runtime;
+    model.safetensors with its JSON), and its class names."""
+    if Path(path).suffix.lower() in (".onnx", ".safetensors"):
+        return load_exported(path)
+    return load_unet(path)
 
 
 @torch.no_grad()
-def predict_file(model: UNet, path: Path) -> tuple[np.ndarray, Image.Image]:
-    """(mask (H, W) of class indices at the file's own size, the image as opened)."""
+def mask_of(model: UNet | OnnxUNet, img: Image.Image) -> np.ndarray:
+    """The mask (H, W) of class indices, uint8, of an image in the model's mode, at the image's own size: the
+    image resized to the model's side (bilinear), the logits resized back (bilinear) before the argmax."""
     spec = model.spec
-    img = open_image(path, "L" if spec.in_channels == 1 else "RGB")
     small = np.asarray(img.resize((spec.image_size, spec.image_size), Image.Resampling.BILINEAR), np.float32) / 255
     x = torch.from_numpy(small.reshape(spec.image_size, spec.image_size, spec.in_channels)).permute(2, 0, 1)[None]
     logits = upsample_logits(model(x.to(model.mean.device)), (img.size[1], img.size[0]))
-    return logits.argmax(1)[0].cpu().numpy().astype(np.uint8), img
+    return logits.argmax(1)[0].cpu().numpy().astype(np.uint8)
+
+
+def predict_file(model: UNet | OnnxUNet, path: Path) -> tuple[np.ndarray, Image.Image]:
+    """(mask (H, W) of class indices at the file's own size, the image as opened)."""
+    img = open_image(path, "L" if model.spec.in_channels == 1 else "RGB")
+    return mask_of(model, img), img
 
 
 def save_png(img: Image.Image, path: Path) -> None:
@@ -104,10 +130,11 @@ def plan_outputs(inputs: list[str], out: Path, overwrite: bool) -> list[tuple[Pa
 
 def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, overwrite: bool = False
                    ) -> list[dict]:
-    """Masks and overlays of every image in `inputs` (files or folders) in `out`: STEM_mask.png (class
-    indices, with a palette) and STEM_overlay.png; see output_stems for images that share a stem."""
+    """Masks and overlays of every image in `inputs` (files or folders) in `out`, from the U-Net of a segment run
+    folder or an export of one: STEM_mask.png (class indices, with a palette) and STEM_overlay.png; see
+    output_stems for images that share a stem."""
     out = Path(out)
-    model, classes = load_unet(run_path)
+    model, classes = load_segmenter(run_path)
     results = []
     for path, stem in plan_outputs(inputs, out, overwrite):
         mask, img = predict_file(model, path)
