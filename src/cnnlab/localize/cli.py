@@ -61,7 +61,8 @@ def evaluate(run: str = typer.Argument(..., help="a localize run folder"),
 
 
 @app.command("predict")
-def predict(run: str = typer.Argument(..., help="a localize run folder"),
+def predict(run: str = typer.Argument(..., help="a localize run folder, or a model exported by `cnnlab export` "
+                                      "(.onnx, .safetensors)"),
             images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
             out: str = typer.Option("predictions", "--out", help="folder for STEM_boxes.png and predictions.json"),
             score: float = typer.Option(0.3, help="detect head: smallest score drawn and written")) -> None:

@@ -20,6 +20,10 @@ from torchvision.ops import batched_nms
 
 from cnnlab.localize.model import cxcywh_to_xyxy
 
+SCORE_THRESHOLD = 0.05  # decoding keeps cells scoring at least this (and always the best one)
+IOU_THRESHOLD = 0.5  # NMS drops a box overlapping a better one of its class by more than this
+MAX_BOXES = 100  # per image, after NMS
+
 
 def grid_boxes(grid: torch.Tensor) -> torch.Tensor:
     """(N, 5 + K, G, G) -> (N, G, G, 4) boxes xyxy in [0, 1] of every cell."""
@@ -82,14 +86,19 @@ def detection_loss(grid: torch.Tensor, targets: torch.Tensor, box_loss, cls_weig
     return objectness + cls_weight * class_part + box_weight * box_part, class_part, box_part
 
 
+def cell_scores(grid: torch.Tensor) -> torch.Tensor:
+    """(N, 5 + K, G, G) -> (N, G*G, K): sigmoid(objectness) x softmax(class logits) of every cell, row by row."""
+    prob = torch.sigmoid(grid[:, :1]) * torch.softmax(grid[:, 1:-4], 1)  # (N, K, G, G)
+    return prob.flatten(2).transpose(1, 2)
+
+
 @torch.no_grad()
-def decode(grid: torch.Tensor, *, score_threshold: float = 0.05, iou_threshold: float = 0.5,
-           max_boxes: int = 100) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def decode(grid: torch.Tensor, *, score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD,
+           max_boxes: int = MAX_BOXES) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(N, 5 + K, G, G) -> per image (boxes (P, 4) xyxy in [0, 1], scores (P,), labels (P,)), after batched NMS."""
     grid = grid.float()
     boxes = grid_boxes(grid).flatten(1, 2)  # (N, G*G, 4)
-    prob = torch.sigmoid(grid[:, :1]) * torch.softmax(grid[:, 1:-4], 1)  # (N, K, G, G)
-    score, label = prob.flatten(2).max(1)  # (N, G*G)
+    score, label = cell_scores(grid).max(2)  # (N, G*G)
     out = []
     for b, s, lab in zip(boxes, score, label, strict=True):
         keep = s >= score_threshold

@@ -17,6 +17,7 @@ from cnnlab.data.pixels import open_image
 from cnnlab.errors import CnnlabError, DataError, RunFolderError
 from cnnlab.localize.config import LocalizeConfig
 from cnnlab.localize.draw import draw, labelled, save_png
+from cnnlab.localize.exported import OnnxLocalizer, load_exported
 from cnnlab.localize.model import Localizer, localizer_from_spec
 from cnnlab.localize.steps import predict_boxes
 from cnnlab.train.run import RunDir, open_trained, write_json_atomic
@@ -67,28 +68,44 @@ def plan(inputs: list[str], out: Path) -> list[Path]:
     return list(unique.values())
 
 
+def load_model(path: str | Path) -> tuple[Localizer | OnnxLocalizer, list[str]]:
+    """The localizer of a localize run folder, or of a file `cnnlab export` wrote (model.onnx, run by ONNX Runtime;
+    model.safetensors with its JSON), and its class names."""
+    if Path(path).suffix.lower() in (".onnx", ".safetensors"):
+        return load_exported(path)
+    _, _, model, classes = load_localizer(path)
+    return model, classes
+
+
 @torch.no_grad()
-def predict_file(model: Localizer, path: Path, min_score: float) -> tuple[Image.Image, tuple]:
-    """(the image as opened, its boxes xyxy in [0, 1], scores and labels) for one file."""
+def boxes_of(model: Localizer | OnnxLocalizer, img: Image.Image, min_score: float) -> tuple:
+    """(boxes xyxy in [0, 1], scores, labels), best first, of an image in the model's mode, resized (bilinear) to
+    the model's side; the best box always, the others when they score at least `min_score`."""
     spec = model.spec.backbone
-    img = open_image(path, "L" if spec["in_channels"] == 1 else "RGB")
     side = spec["image_size"]
     small = np.asarray(img.resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
     x = torch.from_numpy(small.reshape(side, side, spec["in_channels"])).permute(2, 0, 1)[None]
-    boxes, scores, labels = predict_boxes(model, x)[0]
+    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
+    boxes, scores, labels = (t.cpu() for t in predict_boxes(model, x.to(device))[0])
     keep = scores >= min_score
     keep[0] = True  # the best box always, however unsure
-    return img, (boxes[keep], scores[keep], labels[keep])
+    return boxes[keep], scores[keep], labels[keep]
+
+
+def predict_file(model: Localizer | OnnxLocalizer, path: Path, min_score: float) -> tuple[Image.Image, tuple]:
+    """(the image as opened, its boxes xyxy in [0, 1], scores and labels) for one file."""
+    img = open_image(path, "L" if model.spec.backbone["in_channels"] == 1 else "RGB")
+    return img, boxes_of(model, img, min_score)
 
 
 def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, min_score: float = 0.3
                    ) -> tuple[Path, list[dict]]:
     """STEM_boxes.png for every image (boxes drawn at its own size) and one predictions.json (COCO style: images,
-    annotations with bbox [x, y, width, height] in pixels and score, categories) in `out`; names that are taken
-    get -2, -3, ... instead of replacing a file."""
+    annotations with bbox [x, y, width, height] in pixels and score, categories) in `out`, from the model of a
+    localize run folder or an export of one; names that are taken get -2, -3, ... instead of replacing a file."""
     out = Path(out)
     paths = plan(inputs, out)
-    _, _, model, classes = load_localizer(run_path)
+    model, classes = load_model(run_path)
     out.mkdir(parents=True, exist_ok=True)
     images, annotations, rows = [], [], []
     for k, path in enumerate(paths):
