@@ -23,7 +23,7 @@ from cnnlab.data.inputs import as_tensor, expand, open_item
 from cnnlab.data.pixels import fit_square
 from cnnlab.errors import CnnlabError
 
-TASKS = ("classify", "segment", "localize")  # what cnnlab.load takes: runs of these, and exports
+TASKS = ("classify", "segment", "localize", "similarity")  # what cnnlab.load takes: runs of these, and exports
 
 
 @dataclass

@@ -107,7 +107,7 @@ def report(run: str = typer.Argument(..., help="a run folder")) -> None:
     console.print(f"wrote {folder.path / 'report.html'}")
 
 
-EXPORTS = ("classify", "segment", "localize")  # the tasks whose runs `cnnlab export` takes
+EXPORTS = ("classify", "segment", "localize", "similarity")  # the tasks whose runs `cnnlab export` takes
 
 
 @app.command("export")
