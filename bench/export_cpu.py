@@ -2,10 +2,12 @@
 torch.compile vs ONNX Runtime (the model exported as `cnnlab export` does), in one process, with the largest
 logit difference between ONNX Runtime and eager.
 
-    python -m bench.export_cpu [--models baseline-cnn:32,resnet34:224,timm:efficientnet_lite0:224] [--seconds 3]
+    python -m bench.export_cpu [--models baseline-cnn:32,resnet34:224,timm:efficientnet_lite0:224,
+                                         unet:efficientnet_lite0:128] [--seconds 3]
 
-Random weights (speed and parity do not depend on training). Prints a markdown table and writes
-bench/out/export_cpu.json.
+A model is a zoo classifier NAME:SIZE, or unet:ENCODER:SIZE for the segment room's U-Net (2 classes, exported
+as `cnnlab export` exports a segment run; its "logits" are per pixel). Random weights (speed and parity do not
+depend on training). Prints a markdown table and writes bench/out/export_cpu.json.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnlab.models.export import OnnxClassifier, describe, to_onnx
+from cnnlab.models.export import OnnxModel, describe, to_onnx
 from cnnlab.models.factory import create_model
 
 OUT = Path(__file__).parent / "out"
@@ -37,17 +39,30 @@ def rate(fn, x: torch.Tensor, seconds: float) -> float:
     return calls * len(x) / (time.perf_counter() - start)
 
 
-def measure(name: str, size: int, seconds: float, folder: Path) -> list[dict]:
+def build(name: str, size: int) -> tuple[torch.nn.Module, dict]:
+    """A model with random weights and what `cnnlab export` writes into its metadata."""
     torch.manual_seed(0)
+    if name.startswith("unet:"):
+        from cnnlab.segment.export import describe as describe_unet
+        from cnnlab.segment.model import create_unet
+
+        model = create_unet(name.partition(":")[2], 2, image_size=size, pretrained=False).eval()
+        return model, describe_unet(model, ["background", "object"], "bench")
     model = create_model(name, 3, 10, size).eval()
+    return model, describe(model, [str(i) for i in range(10)], "bench")
+
+
+def measure(name: str, size: int, seconds: float, folder: Path) -> list[dict]:
+    model, info = build(name, size)
     path = folder / f"{name.replace(':', '_')}.onnx"
-    to_onnx(model, path, describe(model, [str(i) for i in range(10)], "bench"), dynamic_batch=True)
-    ort = OnnxClassifier.load(path)
+    to_onnx(model, path, info, dynamic_batch=True)
+    ort = OnnxModel.load(path)
     compiled = torch.compile(model)
     rows = []
     for batch in (1, 64):
         x = torch.rand(batch, 3, size, size)
-        diff = float((ort(x) - model(x).detach()).abs().max())
+        with torch.no_grad():
+            diff = float((ort(x) - model(x)).abs().max())
         eager = rate(model, x, seconds)
         row = {"model": name, "size": size, "batch": batch, "eager": eager, "compile": rate(compiled, x, seconds),
                "onnxruntime": rate(ort, x, seconds), "max_logit_diff": diff}
@@ -59,7 +74,8 @@ def measure(name: str, size: int, seconds: float, folder: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="baseline-cnn:32,resnet34:224,timm:efficientnet_lite0:224")
+    parser.add_argument("--models", default="baseline-cnn:32,resnet34:224,timm:efficientnet_lite0:224,"
+                                            "unet:efficientnet_lite0:128")
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     rows = []
