@@ -48,6 +48,9 @@ def paired_outputs(reference, candidate, images: torch.Tensor, batch: int = 64) 
 def export_checked(job: ExportJob, fmt: str, path: Path, *, opset: int = 18, dynamic_batch: bool = True) -> dict:
     """Write `job.module` to `path` as `fmt` and check it; returns the path, the figures and a line saying them.
     ExportError (the file removed, the figures kept in PATH.parity.json) when it differs beyond tolerance."""
+    if not len(job.images):
+        raise ExportError(f"the run has no {job.split} images to check an export on; an export is kept only once it "
+                          "has given the run's own results on real images")
     path.parent.mkdir(parents=True, exist_ok=True)
     job.module.eval()
     written = [path]
