@@ -214,6 +214,7 @@ class OnnxClassifier(OnnxModel):
 
 def read_safetensors(path: str | Path, task: str) -> tuple[dict[str, torch.Tensor], dict]:
     """The weights of NAME.safetensors and the description in the NAME.safetensors.json beside it."""
+    check_options("safetensors", 18)
     from safetensors.torch import load_file
 
     path = Path(path)

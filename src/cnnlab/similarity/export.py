@@ -89,7 +89,7 @@ def export_run(run: str | Path, fmt: str, out: str | Path | None = None, *, opse
     test = load_run_dataset(folder, cfg.data).test
     images = convert_channels(resize(test.images[:PARITY_IMAGES], size), channels).float() / 255  # (N, C, S, S)
     path = fresh_path(Path(out) if out else folder.path / "export" / f"model.{fmt}")
-    job = ExportJob("similarity", net, ("embedding",), describe(net, [str(c) for c in ckpt["classes"]],
+    job = ExportJob("similarity", net, ("embedding",), describe(net, [str(c) for c in ckpt.get("classes", [])],
                     folder.path.name), images, "test", lambda file: load_exported(file)[0], embedding_parity, judge,
                     said)
     return export_checked(job, fmt, path, opset=opset, dynamic_batch=dynamic_batch)

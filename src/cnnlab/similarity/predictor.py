@@ -66,4 +66,4 @@ def load_predictor(path: str | Path, *, device: str = "auto") -> EmbeddingPredic
         return EmbeddingPredictor(model, spec["in_channels"], spec["image_size"], classes)
     net, ckpt, _ = load_run_network(RunDir.open(path, task="similarity").path)
     c, s, _ = net.backbone.input_size
-    return EmbeddingPredictor(net.to(resolve_device(device)).eval(), c, s, [str(k) for k in ckpt["classes"]])
+    return EmbeddingPredictor(net.to(resolve_device(device)).eval(), c, s, [str(k) for k in ckpt.get("classes", [])])
