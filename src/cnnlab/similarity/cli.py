@@ -14,6 +14,7 @@ from cnnlab.console import console, err_console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
+from cnnlab.similarity.defaults import AUGMENT_DEFAULT, AUTO, FIT_DEFAULTS, SMALL_IMAGE_SIDE
 from cnnlab.train.config import FitConfig
 from cnnlab.train.options import HELP as TRAINING_OPTIONS
 from cnnlab.train.options import training_options
@@ -33,20 +34,22 @@ def check_count(flag: str, value: int, high: int) -> None:
 
 
 @app.command("train")
-@training_options(*(o for o in TRAINING_OPTIONS if o not in ("tta", "label_smoothing")),
+@training_options(*(o for o in TRAINING_OPTIONS if o not in ("tta", "label_smoothing")), defaults=FIT_DEFAULTS,
                   helps={"patience": "early stopping after N epochs without a better --select-by score"})
 def train(
     ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1), train_per_class: int = typer.Option(None),
-    model: str = typer.Option("densenet-seed", "--model", help="feature extractor: a zoo name or timm:NAME"),
+    model: str = typer.Option(AUTO, "--model", help="feature extractor: a zoo name or timm:NAME; auto: airnet "
+                              f"from scratch for images up to {SMALL_IMAGE_SIDE} px, pretrained EfficientNet-Lite0 "
+                              "fine-tuned for photos"),
     model_arg: list[str] = typer.Option([], "--model-arg", help="builder keyword KEY=VALUE, repeatable"),
     pretrained: bool = typer.Option(False), weights: str = typer.Option(None), input_size: int = typer.Option(None),
     method: str = typer.Option("siamese", help="siamese (the seed's pair classifier) or metric (an embedding)"),
     loss: str = typer.Option("multi-similarity", help="metric: contrastive, triplet or multi-similarity"),
     embedding_dim: int = typer.Option(128, help="metric: embedding size"),
     pairs: int = typer.Option(None, help="siamese: pairs per epoch, half same-class (default: one per image)"),
-    augment: str = typer.Option("none", help="none, standard, all, or e.g. hflip,rotation=15"),
+    augment: str = typer.Option(AUGMENT_DEFAULT, help="none, standard, all, or e.g. hflip,rotation=15"),
     per_class: int = typer.Option(0, help="metric: images of each class drawn into a batch together, so every "
                                   "image has positives in its batch, e.g. 4 for data with many classes (0: plain "
                                   "shuffled batches)"),

@@ -6,10 +6,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnnlab.checks import check_choice, check_number, config_from_dict
-from cnnlab.data.augment_spec import AugmentConfig
+from cnnlab.data.augment_spec import AugmentConfig, parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.models.registry import check_model_options
+from cnnlab.similarity.defaults import AUGMENT_DEFAULT, AUTO, FIT_DEFAULTS, SMALL_MODEL
 from cnnlab.train.config import FitConfig
 from cnnlab.train.names import check_run_name, default_run_name
 
@@ -21,7 +22,7 @@ LOSSES = ("contrastive", "triplet", "multi-similarity")
 @dataclass(frozen=True)
 class SimilarityConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(name="digits"))
-    model: str = "densenet-seed"  # the feature extractor, any zoo or timm:NAME model (the seed's DenseNet)
+    model: str = AUTO  # the feature extractor, any zoo or timm:NAME model; auto: sized for the data (defaults.py)
     model_args: dict = field(default_factory=dict)
     pretrained: bool = False
     weights: str | None = None
@@ -30,8 +31,8 @@ class SimilarityConfig:
     loss: str = "multi-similarity"  # metric only: contrastive, triplet (semi-hard mining), multi-similarity
     embedding_dim: int = 128  # metric only: size of the L2-normalised embedding
     pairs: int | None = None  # siamese only: pairs per epoch, half same-class; None: one per training image
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    fit: FitConfig = field(default_factory=FitConfig)  # the seed: Adam 1e-3, 10 epochs
+    augment: AugmentConfig = field(default_factory=lambda: parse_augment(AUGMENT_DEFAULT))
+    fit: FitConfig = field(default_factory=lambda: FitConfig(**FIT_DEFAULTS))  # AdamW one-cycle (the seed: Adam)
     select_by: str = "map@r"  # the checkpoint kept: best validation mAP@R (retrieval), Recall@1, or loss
     per_class: int = 0  # metric only: images of each class drawn into a batch together (0: plain shuffled batches)
     name: str | None = None
@@ -47,7 +48,13 @@ class SimilarityConfig:
             raise ConfigError(f"--per-class takes 2 to half the batch size ({self.fit.batch_size // 2}) images of each "
                               f"class, with --method metric; got {self.per_class} with --method {self.method}")
         check_run_name(self.name)
-        check_model_options(self.model, self.model_args, self.input_size)
+        if self.model == AUTO:
+            if self.model_args or self.pretrained or self.weights:
+                raise ConfigError("--model auto picks the backbone and its weights itself: name a --model to pass "
+                                  "--model-arg, --pretrained or --weights")
+            check_model_options(SMALL_MODEL, {}, self.input_size)
+        else:
+            check_model_options(self.model, self.model_args, self.input_size)
         check_number("embedding_dim", self.embedding_dim, low=1, high=65536, integer=True)
         check_number("pairs", self.pairs, low=2, high=100_000_000, integer=True, optional=True)  # half same-class
         for name, value, kind in (("data", self.data, DataConfig), ("augment", self.augment, AugmentConfig),

@@ -43,10 +43,11 @@ def evaluate_runs(runs: list[str], out: Path, device: str = "auto") -> list[dict
     nets = [load_run_network(r)[0] for r in runs]
     embedders: dict[str, Embedder] = {
         "raw pixels": PixelEmbedder(data.train.channels, data.train.size[0]),
-        f"untrained {configs[0].model}": NetworkEmbedder(untrained_like(nets[0], configs[0].fit.seed), device=dev),
+        f"untrained {nets[0].backbone.spec.name}": NetworkEmbedder(untrained_like(nets[0], configs[0].fit.seed),
+                                                                   device=dev),
     }
     for run, cfg, net in zip(runs, configs, nets, strict=True):
-        embedders[f"{cfg.method} {cfg.model} ({Path(run).name})"] = NetworkEmbedder(net, device=dev)
+        embedders[f"{cfg.method} {net.backbone.spec.name} ({Path(run).name})"] = NetworkEmbedder(net, device=dev)
     rows, curves = compare_embedders(embedders, data.train, data.test)
     out.mkdir(parents=True, exist_ok=True)
     plot_retrieval_curves(curves, out / "retrieval.png")

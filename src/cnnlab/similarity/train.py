@@ -4,7 +4,7 @@ seed's figures (pairs, two-class diagram, t-SNE)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -15,6 +15,7 @@ from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
 from cnnlab.similarity.config import SimilarityConfig
+from cnnlab.similarity.defaults import sized_model
 from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder
 from cnnlab.similarity.evaluate import untrained_like
 from cnnlab.similarity.metrics import retrieval_scores
@@ -28,6 +29,7 @@ from cnnlab.train.run import start_run
 
 TSNE_POINTS = 1000  # test images on the run's t-SNE map
 SHOWN_PAIRS = 12
+JUDGE_GALLERY = 5000  # training images the validation queries are searched among each epoch
 
 
 @dataclass
@@ -58,15 +60,25 @@ def loaders(cfg: SimilarityConfig, data: DataSplits, device: torch.device):
     return train, BatchLoader(data.val, 512, device=device), metric_step(cfg.loss)
 
 
-def retrieval_judge(val: ImageData, device: torch.device) -> Callable[[torch.nn.Module], dict]:
-    """Each epoch, the validation images searched among themselves (each query's own image left out):
-    Recall@1 and mAP@R, the scores that pick the checkpoint (a validation loss stays flat and noisy while
-    retrieval keeps improving)."""
+def retrieval_judge(val: ImageData, device: torch.device, gallery: ImageData | None = None,
+                    seed: int = 0) -> Callable[[torch.nn.Module], dict]:
+    """Each epoch, the validation images searched among (up to JUDGE_GALLERY of) the training images, as
+    search is used and tested; without a `gallery`, among themselves (each query's own image left out).
+    Recall@1 and mAP@R pick the checkpoint: a validation loss stays flat and noisy while retrieval keeps
+    improving."""
     labels = val.labels.numpy()
+    if gallery is not None and len(gallery) > JUDGE_GALLERY:
+        gallery = gallery.subset(torch.randperm(len(gallery), generator=torch.Generator().manual_seed(seed))
+                                 [:JUDGE_GALLERY])
 
     def judge(net: torch.nn.Module) -> dict:
-        vectors = NetworkEmbedder(net, device=device).embed_data(val)
-        scores = retrieval_scores(vectors, labels, vectors, labels, ks=(1,), exclude_self=True, curve_to=1)
+        embedder = NetworkEmbedder(net, device=device)
+        vectors = embedder.embed_data(val)
+        if gallery is None:
+            scores = retrieval_scores(vectors, labels, vectors, labels, ks=(1,), exclude_self=True, curve_to=1)
+        else:
+            scores = retrieval_scores(vectors, labels, embedder.embed_data(gallery), gallery.labels.numpy(),
+                                      ks=(1,), curve_to=1)
         return {"recall@1": scores["recall@1"], "map@r": scores["map@r"]}
 
     return judge
@@ -89,6 +101,11 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
         run.log(note, style="yellow")
     for path, reason in data.skipped:
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
+    config = cfg.to_dict()  # as configured (--model auto stays auto: it resolves alike on resume)
+    model, pretrained, why = sized_model(cfg.model, cfg.pretrained, data.train.size[0])
+    if why:
+        run.log(why, style="cyan")
+    cfg = replace(cfg, model=model, pretrained=pretrained)
     net = build_network(cfg, data).to(device)
     for note in net.backbone.notes:
         run.log(note, style="cyan")
@@ -99,9 +116,9 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
     extra = {"similarity": net.describe(), "classes": data.classes}
     by_loss = cfg.select_by == "loss"
     state = fit(net, step, train_loader, val_loader, cfg.fit, device=device, run=run, checkpoint=checkpoint,
-                extra=extra, callbacks=callbacks, task="similarity", config=cfg.to_dict(),
+                extra=extra, callbacks=callbacks, task="similarity", config=config,
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0),
-                judge=None if by_loss else retrieval_judge(data.val, device),
+                judge=None if by_loss else retrieval_judge(data.val, device, data.train, cfg.fit.seed),
                 monitor="val_loss" if by_loss else f"val_{cfg.select_by}", maximize=not by_loss)
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent"):

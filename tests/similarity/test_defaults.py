@@ -1,0 +1,52 @@
+"""The defaults a user gets without tuning flags: a backbone sized for the data, and the checkpoint picked by
+searching the validation images among the training images, as search is used."""
+
+import numpy as np
+import pytest
+
+from cnnlab.data.datasets import DataConfig, load_dataset
+from cnnlab.errors import ConfigError
+from cnnlab.similarity.config import SimilarityConfig
+from cnnlab.similarity.defaults import FIT_DEFAULTS, PHOTO_MODEL, SMALL_MODEL, sized_model
+from cnnlab.similarity.embed import NetworkEmbedder
+from cnnlab.similarity.metrics import retrieval_scores
+from cnnlab.similarity.train import build_network, retrieval_judge, train_similarity
+from cnnlab.train import FitConfig, resolve_device
+
+DIGITS = DataConfig("digits", image_size=32)
+
+
+def test_auto_sizes_the_backbone_for_the_images():
+    assert sized_model("auto", False, 28)[:2] == (SMALL_MODEL, False)
+    assert sized_model("auto", False, 64)[:2] == (SMALL_MODEL, False)
+    assert sized_model("auto", False, 128)[:2] == (PHOTO_MODEL, True)
+    assert sized_model("resnet34", False, 128) == ("resnet34", False, "")
+    assert SimilarityConfig().model == "auto" and SimilarityConfig().fit.epochs == FIT_DEFAULTS["epochs"]
+
+
+@pytest.mark.parametrize("options", [{"model_args": {"dense": 32}}, {"pretrained": True}, {"weights": "w.pt"}])
+def test_auto_refuses_options_of_a_named_model(options):
+    with pytest.raises(ConfigError, match="--model auto"):
+        SimilarityConfig(**options)
+
+
+def test_a_run_with_the_default_model_trains_the_sized_backbone(tmp_path):
+    fit = FitConfig(**{**FIT_DEFAULTS, "epochs": 1})
+    result = train_similarity(SimilarityConfig(data=DIGITS, method="metric", fit=fit, runs_dir=str(tmp_path)))
+    assert result.summary["model"] == SMALL_MODEL
+    assert "--model auto: airnet" in (result.run.path / "log.txt").read_text()
+    assert result.summary["recall@1"] > result.summary["retrieval"][1]["recall@1"]  # beats the untrained net
+
+
+def test_the_judge_searches_validation_images_among_training_images():
+    data = load_dataset(DIGITS)
+    cfg = SimilarityConfig(data=DIGITS, model="baseline-cnn", method="metric")
+    net = build_network(cfg, data, seed=0).eval()
+    device = resolve_device("cpu")
+    got = retrieval_judge(data.val, device, data.train)(net)
+    embed = NetworkEmbedder(net, device=device).embed_data
+    want = retrieval_scores(embed(data.val), data.val.labels.numpy(), embed(data.train), data.train.labels.numpy(),
+                            ks=(1,), curve_to=1)
+    assert np.isclose(got["map@r"], want["map@r"]) and np.isclose(got["recall@1"], want["recall@1"])
+    alone = retrieval_judge(data.val, device)(net)  # without a gallery: among themselves
+    assert not np.isclose(alone["map@r"], got["map@r"])
