@@ -50,3 +50,20 @@ def test_the_judge_searches_validation_images_among_training_images():
     assert np.isclose(got["map@r"], want["map@r"]) and np.isclose(got["recall@1"], want["recall@1"])
     alone = retrieval_judge(data.val, device)(net)  # without a gallery: among themselves
     assert not np.isclose(alone["map@r"], got["map@r"])
+
+
+def test_siamese_features_trained_for_ranking_rank_better_than_the_pair_loss_alone(tmp_path):
+    def run(rank):
+        cfg = SimilarityConfig(data=DIGITS, model="baseline-cnn", method="siamese", rank=rank, pairs=2000,
+                               fit=FitConfig(epochs=3), runs_dir=str(tmp_path), name=f"rank-{rank}")
+        return train_similarity(cfg).summary
+
+    ranked, seed = run(True), run(False)
+    assert "multi-similarity on the shared features" in ranked["loss"] and "not trained for ranking" in seed["loss"]
+    assert ranked["map@r"] > seed["map@r"] + 0.1, (ranked["map@r"], seed["map@r"])
+
+
+def test_runs_from_before_the_ranking_loss_resume_without_it():
+    old = SimilarityConfig(method="siamese", model="baseline-cnn").to_dict()
+    del old["rank"]
+    assert SimilarityConfig.from_dict(old).rank is False

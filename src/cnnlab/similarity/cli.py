@@ -46,7 +46,10 @@ def train(
     model_arg: list[str] = typer.Option([], "--model-arg", help="builder keyword KEY=VALUE, repeatable"),
     pretrained: bool = typer.Option(False), weights: str = typer.Option(None), input_size: int = typer.Option(None),
     method: str = typer.Option("siamese", help="siamese (the seed's pair classifier) or metric (an embedding)"),
-    loss: str = typer.Option("multi-similarity", help="metric: contrastive, triplet or multi-similarity"),
+    loss: str = typer.Option("multi-similarity", help="metric: contrastive, triplet or multi-similarity (siamese "
+                             "with --rank: the ranking loss of the shared features)"),
+    rank: bool = typer.Option(True, help="siamese: also train the shared features, which search ranks by, with "
+                              "--loss (--no-rank: the seed's pair loss alone)"),
     embedding_dim: int = typer.Option(128, help="metric: embedding size"),
     pairs: int = typer.Option(None, help="siamese: pairs per epoch, half same-class (default: one per image)"),
     augment: str = typer.Option(AUGMENT_DEFAULT, help="none, standard, all, or e.g. hflip,rotation=15"),
@@ -70,7 +73,7 @@ def train(
         data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
                         seed=train_options["seed"]),
         model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
-        input_size=input_size, method=method, loss=loss, embedding_dim=embedding_dim, pairs=pairs,
+        input_size=input_size, method=method, loss=loss, rank=rank, embedding_dim=embedding_dim, pairs=pairs,
         augment=parse_augment(augment),
         fit=FitConfig(**train_options), select_by=select_by, per_class=per_class,
         name=name, runs_dir=runs_dir)

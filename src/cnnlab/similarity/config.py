@@ -30,6 +30,7 @@ class SimilarityConfig:
     method: str = "siamese"  # siamese: the seed's pair classifier; metric: an embedding trained with `loss`
     loss: str = "multi-similarity"  # metric only: contrastive, triplet (semi-hard mining), multi-similarity
     embedding_dim: int = 128  # metric only: size of the L2-normalised embedding
+    rank: bool = True  # siamese only: also train the shared features (what search ranks by) with `loss`
     pairs: int | None = None  # siamese only: pairs per epoch, half same-class; None: one per training image
     augment: AugmentConfig = field(default_factory=lambda: parse_augment(AUGMENT_DEFAULT))
     fit: FitConfig = field(default_factory=lambda: FitConfig(**FIT_DEFAULTS))  # AdamW one-cycle (the seed: Adam)
@@ -43,6 +44,8 @@ class SimilarityConfig:
         check_choice("method", self.method, METHODS)
         check_choice("loss", self.loss, LOSSES)
         check_choice("select_by", self.select_by, SELECT_BY)
+        if not isinstance(self.rank, bool):
+            raise ConfigError(f"rank must be true or false, got {self.rank!r}")
         check_number("per_class", self.per_class, low=0, high=1024, integer=True)
         if self.per_class and (self.method != "metric" or not 2 <= self.per_class <= self.fit.batch_size // 2):
             raise ConfigError(f"--per-class takes 2 to half the batch size ({self.fit.batch_size // 2}) images of each "
@@ -79,6 +82,7 @@ class SimilarityConfig:
 
     @classmethod
     def _from_dict(cls, d: dict) -> SimilarityConfig:
-        d = {"per_class": 0, "select_by": "loss", **d}  # runs from before these settings keep their behaviour
+        # runs from before these settings keep their behaviour
+        d = {"per_class": 0, "select_by": "loss", "rank": False, **d}
         return cls(**{**d, "data": DataConfig(**d["data"]), "augment": AugmentConfig(**d["augment"]),
                       "fit": FitConfig.from_dict(d["fit"])})

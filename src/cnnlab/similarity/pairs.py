@@ -48,19 +48,22 @@ def make_pairs(labels: torch.Tensor, n: int, generator: torch.Generator) -> tupl
 
 
 class PairLoader:
-    """Yields ((images a, images b) float (B, C, H, W) in [0, 1], targets float (B,)) on `device`.
+    """Yields ((images a, images b) float (B, C, H, W) in [0, 1], targets float (B,)) on `device`; with
+    `labels`, ((images a, images b, classes a, classes b), targets).
 
     Training pairs are drawn afresh each epoch from (seed, epoch) alone, so resume is exact; with
     `fixed` the same pairs come every epoch (validation).
     """
 
     def __init__(self, data: ImageData, n_pairs: int, batch_size: int, *, fixed: bool = False,
-                 augment: AugmentConfig | None = None, seed: int = 0, device: torch.device | str = "cpu") -> None:
+                 augment: AugmentConfig | None = None, seed: int = 0, device: torch.device | str = "cpu",
+                 labels: bool = False) -> None:
         self.device = torch.device(device)
         self.images, self.labels = data.images.to(self.device), data.labels.to(self.device)
         self.n_pairs, self.batch_size, self.fixed = n_pairs, batch_size, fixed
         self.augment = augment or AugmentConfig()
         self.seed, self.epoch = seed, 0
+        self.with_labels = labels  # yield (xa, xb, ya, yb): the class of each image, for a ranking loss
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -80,4 +83,4 @@ class PairLoader:
             xa, xb = (self.images[idx[sl]].float().div_(255) for idx in (a, b))
             if self.augment.enabled:
                 xa, xb = augment_batch(xa, self.augment, g), augment_batch(xb, self.augment, g)
-            yield (xa, xb), target[sl]
+            yield ((xa, xb, self.labels[a[sl]], self.labels[b[sl]]) if self.with_labels else (xa, xb)), target[sl]

@@ -8,11 +8,26 @@ import torch.nn.functional as F
 from cnnlab.train import StepResult
 
 
-def siamese_step(model, pair: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor) -> StepResult:
-    """Binary cross-entropy on same/different pairs (the seed's loss); acc = pairs right at 0.5."""
-    logits = model.pair_logits(*pair).float()  # (B,)
+def siamese_step(model, pair: tuple[torch.Tensor, ...], target: torch.Tensor, rank=None) -> StepResult:
+    """Binary cross-entropy on same/different pairs (the seed's loss); acc = pairs right at 0.5. With `rank` (a
+    metric loss) and pairs that carry their class labels (xa, xb, ya, yb), the shared features, which search
+    ranks by, are also trained for ranking: loss = BCE + rank(unit features of both branches, their labels)."""
+    fa, fb = model.features(torch.cat(pair[:2])).chunk(2)  # both branches as one batch (shared weights)
+    logits = model.logits_from_features(fa, fb).float()  # (B,)
     loss = F.binary_cross_entropy_with_logits(logits, target)
+    if rank is not None and len(pair) == 4:
+        loss = loss + rank(F.normalize(torch.cat([fa, fb]).float(), dim=1), torch.cat(pair[2:]))
     return StepResult(loss, {"acc": ((logits > 0).float() == target).sum()}, len(target))
+
+
+def ranking_siamese_step(loss_name: str):
+    """The Siamese step with its features also trained for ranking by the metric loss `loss_name`."""
+    rank = metric_loss(loss_name)
+
+    def step(model, pair: tuple[torch.Tensor, ...], target: torch.Tensor) -> StepResult:
+        return siamese_step(model, pair, target, rank)
+
+    return step
 
 
 def metric_loss(name: str):

@@ -23,7 +23,7 @@ from cnnlab.similarity.model import SimilarityNet
 from cnnlab.similarity.pairs import PairLoader, make_pairs
 from cnnlab.similarity.plots import plot_pairs, plot_retrieval_curves, plot_tsne, plot_two_classes, to_hwc
 from cnnlab.similarity.report import write_report
-from cnnlab.similarity.steps import metric_step, siamese_step
+from cnnlab.similarity.steps import metric_step, ranking_siamese_step, siamese_step
 from cnnlab.train import FitState, RunDir, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
@@ -52,9 +52,10 @@ def loaders(cfg: SimilarityConfig, data: DataSplits, device: torch.device):
     bs = cfg.fit.batch_size
     if cfg.method == "siamese":
         n_train = cfg.pairs or len(data.train)
-        train = PairLoader(data.train, n_train, bs, augment=cfg.augment, seed=cfg.fit.seed, device=device)
+        train = PairLoader(data.train, n_train, bs, augment=cfg.augment, seed=cfg.fit.seed, device=device,
+                           labels=cfg.rank)
         val = PairLoader(data.val, max(len(data.val), 256), 256, fixed=True, seed=cfg.fit.seed + 1, device=device)
-        return train, val, siamese_step
+        return train, val, ranking_siamese_step(cfg.loss) if cfg.rank else siamese_step
     train = BatchLoader(data.train, bs, shuffle=True, augment=cfg.augment, seed=cfg.fit.seed, device=device,
                         drop_last=True, per_class=cfg.per_class or None)
     return train, BatchLoader(data.val, 512, device=device), metric_step(cfg.loss)
@@ -111,7 +112,7 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
         run.log(note, style="cyan")
     run.log(f"{cfg.method} on {cfg.model} features ({net.feature_dim}), {cfg.data.name}: {len(data.train)} train / "
             f"{len(data.val)} val / {len(data.test)} test images, {count_parameters(net):,} parameters, "
-            f"device {device}" + (f", loss {cfg.loss}" if cfg.method == "metric" else ""))
+            f"device {device}, loss: {loss_words(cfg)}")
     train_loader, val_loader, step = loaders(cfg, data, device)
     extra = {"similarity": net.describe(), "classes": data.classes}
     by_loss = cfg.select_by == "loss"
@@ -142,7 +143,7 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
     mine = rows[-1]
     summary = {
         "status": state.status, "method": cfg.method, "model": cfg.model, "data": cfg.data.name,
-        "loss": cfg.loss if cfg.method == "metric" else "binary cross-entropy",
+        "loss": loss_words(cfg),
         "params": count_parameters(net), "epochs": len(history),
         "train_seconds": sum(r["seconds"] for r in history), "best_epoch": state.best_epoch,
         "selected_by": f"validation {cfg.select_by}" if cfg.select_by != "loss" else "validation loss",
@@ -159,6 +160,15 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
             f"{len(data.train)} training images (raw pixels: {rows[0]['recall@1']:.2%}); report: "
             f"{run.path / 'report.html'}", style="bold green")
     return summary
+
+
+def loss_words(cfg: SimilarityConfig) -> str:
+    """What the run was trained with, for the summary and report."""
+    if cfg.method == "metric":
+        return cfg.loss
+    if cfg.rank:
+        return f"binary cross-entropy on pairs (head) + {cfg.loss} on the shared features (ranking)"
+    return "binary cross-entropy on pairs (the seed's; the features are not trained for ranking)"
 
 
 def verdict(rows: list[dict]) -> str:
