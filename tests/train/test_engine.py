@@ -103,3 +103,11 @@ def test_time_budget_stops_training(tmp_path):
     result = train_classifier(small_config(tmp_path, epochs=50, max_seconds=0.0))
     assert result.state.status == "budget-spent" and result.state.epoch == 1
     assert result.summary["test_acc"] > 0  # a budget-stopped run is evaluated and reported like a finished one
+
+
+def test_time_budget_is_checked_during_the_epoch(tmp_path):
+    result = train_classifier(small_config(tmp_path, epochs=3, batch_size=8, max_seconds=0.0))
+    log = (tmp_path / "classify/run/log.txt").read_text()
+    assert result.state.status == "budget-spent" and result.state.epoch == 1
+    steps = int(log.split("stopped after 1 of ")[1].split()[0])  # one step, then the budget is seen spent
+    assert steps > 100 and result.summary["test_acc"] > 0  # the cut epoch is validated and the run reported

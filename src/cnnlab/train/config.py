@@ -54,7 +54,7 @@ class FitConfig:
     seed: int = 0
     device: str = "auto"
     phases: tuple[PhaseConfig, ...] = ()  # when given, they replace epochs/optimizer/lr/.../schedule above
-    max_seconds: float | None = None  # time budget: stop after the epoch that spends it (training time)
+    max_seconds: float | None = None  # time budget (training time): stop when spent, mid-epoch too
     ema: float | None = None  # decay of an exponential moving average of the weights, used for validation
     tta: bool = False  # test-time augmentation: validation and test average the logits of image and mirror
     compile: bool = False  # torch.compile the model; its one-off cost is measured apart from training time

@@ -121,6 +121,13 @@ class Engine:
                 return "patience"
         return "end"
 
+    def seconds_left(self) -> float | None:
+        """Training seconds left of the time budget; None without one, or under torchrun (the ranks would
+        stop at different steps, so there the budget is checked between epochs only)."""
+        if self.spec.max_seconds is None or distributed.current().enabled:
+            return None
+        return self.spec.max_seconds - sum(r["seconds"] for r in self.state.history)
+
     def _patience_spent(self) -> bool:
         spec, state = self.spec, self.state
         if spec.patience is None or state.bad_epochs < spec.patience:

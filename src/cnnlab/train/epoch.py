@@ -6,6 +6,7 @@ know what the model computes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,18 @@ class StepResult:
     loss: torch.Tensor  # scalar, mean over the batch
     sums: dict[str, torch.Tensor]  # e.g. {"acc": number of right predictions}; vectors are summed elementwise
     count: int  # samples in the batch
+
+
+@dataclass
+class Deadline:
+    """When a training pass must stop, in time.perf_counter() seconds (the time budget's end); the pass
+    records how many steps it had done when it stopped early."""
+
+    at: float
+    cut_after: int | None = None  # steps done when the pass was cut short; None: it ran to its end
+
+    def passed(self) -> bool:
+        return time.perf_counter() >= self.at
 
 
 Step = Callable[[nn.Module, torch.Tensor, torch.Tensor], StepResult]
@@ -54,10 +67,12 @@ class Optimizing:
 def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, precision: str,
               optimizer: torch.optim.Optimizer | None = None, scheduler=None, grad_clip: float | None = None,
               bar: EpochBar | None = None, freeze_norm_stats: bool = False,
-              ema: WeightAverage | None = None, channels_last: bool = False) -> dict[str, float]:
+              ema: WeightAverage | None = None, channels_last: bool = False,
+              deadline: Deadline | None = None) -> dict[str, float]:
     """One pass over `loader`; trains when an optimizer is given. Returns averaged metrics, summed over the
     ranks of a data-parallel run. On CUDA nothing in the loop waits for the device: metrics stay on it until
-    the epoch ends (the bar shows steps only there)."""
+    the epoch ends (the bar shows steps only there). A training pass stops after the step that passes
+    `deadline` (a time budget running out mid-epoch); the metrics average the steps done."""
     training = None if optimizer is None else Optimizing(optimizer, scheduler, grad_clip, ema, freeze_norm_stats)
     model.train(training is not None)
     if training is not None:
@@ -77,6 +92,9 @@ def run_epoch(model: nn.Module, step: Step, loader, *, device: torch.device, pre
             count += out.count
             if bar is not None:
                 bar.update(i, totals, count)
+            if training is not None and deadline is not None and deadline.passed():
+                deadline.cut_after = i + 1
+                break
     totals, count = sum_over_ranks(totals, count, device)
     return {key: (value / max(count, 1)).tolist() for key, value in totals.items()}  # vectors become lists
 

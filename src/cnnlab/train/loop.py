@@ -21,7 +21,7 @@ from cnnlab.train.average import WeightAverage
 from cnnlab.train.config import FitConfig, PhaseConfig
 from cnnlab.train.device import autocast
 from cnnlab.train.engine import Engine, EngineSpec, EngineState
-from cnnlab.train.epoch import Step, StepResult, run_epoch
+from cnnlab.train.epoch import Deadline, Step, StepResult, run_epoch
 from cnnlab.train.optim import build_optimizer, build_scheduler, decay_groups
 from cnnlab.train.progress import format_metrics, make_progress
 from cnnlab.train.run import RunDir
@@ -188,12 +188,17 @@ class _Loop:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         start = time.perf_counter()
+        left = self.engine.seconds_left()
+        deadline = None if left is None else Deadline(start + left)
         train = run_epoch(self.train_net, self.step, self.train_loader, device=self.device, precision=cfg.precision,
                           optimizer=self.optimizer, scheduler=self.scheduler, grad_clip=cfg.grad_clip, bar=bar,
                           freeze_norm_stats=self.phase.freeze_norm_stats, ema=self.ema,
-                          channels_last=self.channels_last)  # ends by reading the metrics: the device is done
+                          channels_last=self.channels_last, deadline=deadline)  # reads the metrics: device done
         seconds = time.perf_counter() - start
         bar.close()
+        if deadline is not None and deadline.cut_after is not None:
+            self.engine.say(f"time budget spent during epoch {epoch + 1}: stopped after {deadline.cut_after} of "
+                            f"{len(self.train_loader)} steps; validating the weights as they are")
         record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()}, "lr": lr, "seconds": seconds,
                   "phase": self.phase.name}
         if not math.isfinite(train["loss"]):

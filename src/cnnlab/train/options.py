@@ -36,7 +36,7 @@ HELP = {
     "grad_clip": "clip the gradient norm to this",
     "seed": "random seed of the split, the initialisation and the batches",
     "device": "auto, cpu, cuda, cuda:N or mps",
-    "max_seconds": "time budget in training seconds: stop after the epoch that spends it",
+    "max_seconds": "time budget in training seconds: the run stops when it is spent, also mid-epoch",
     "ema": "validate and keep an exponential moving average of the weights with this decay, e.g. 0.99",
     "tta": "validate and test on each image and its mirror",
     "compile": "torch.compile the model (its one-off cost is reported apart from training time)",
