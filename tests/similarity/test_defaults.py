@@ -67,3 +67,28 @@ def test_runs_from_before_the_ranking_loss_resume_without_it():
     old = SimilarityConfig(method="siamese", model="baseline-cnn").to_dict()
     del old["rank"]
     assert SimilarityConfig.from_dict(old).rank is False
+
+
+def test_held_out_classes_are_never_trained_on_and_judged_apart(tmp_path):
+    cfg = SimilarityConfig(data=DIGITS, model="baseline-cnn", method="metric", holdout_classes=3,
+                           fit=FitConfig(epochs=2), runs_dir=str(tmp_path))
+    result = train_similarity(cfg)
+    held = result.summary["holdout"]
+    assert held["classes"] == ["7", "8", "9"] and held["queries"] > 0
+    assert {r["embedding"] for r in held["retrieval"]} == {r["embedding"] for r in result.summary["retrieval"]}
+    data = load_dataset(DIGITS)
+    assert held["queries"] == int((data.test.labels >= 7).sum())
+    assert held["gallery"] == int((data.train.labels >= 7).sum())
+    assert f"digits: {int((data.train.labels < 7).sum())} train" in (result.run.path / "log.txt").read_text()
+    assert all(0 < r["map@r"] <= 1 for r in held["retrieval"])
+    assert "Held-out classes, never trained on (7, 8, 9)" in (result.run.path / "report.html").read_text()
+    assert "7, 8, 9 never trained on" in (result.run.path / "log.txt").read_text()
+
+
+def test_holding_out_too_many_classes_is_refused(tmp_path):
+    from cnnlab.errors import DataError
+
+    cfg = SimilarityConfig(data=DIGITS, model="baseline-cnn", method="metric", holdout_classes=9,
+                           fit=FitConfig(epochs=1), runs_dir=str(tmp_path))
+    with pytest.raises(DataError, match="at most 8"):
+        train_similarity(cfg)

@@ -56,6 +56,8 @@ def train(
     per_class: int = typer.Option(0, help="metric: images of each class drawn into a batch together, so every "
                                   "image has positives in its batch, e.g. 4 for data with many classes (0: plain "
                                   "shuffled batches)"),
+    holdout_classes: int = typer.Option(0, help="never train on the last N classes; the report judges search on "
+                                        "them apart (new kinds of images)"),
     select_by: str = typer.Option("map@r", help="the checkpoint kept (and what --patience watches): the best "
                                   "validation map@r, recall@1 (the validation images searched among themselves) "
                                   "or loss"),
@@ -75,7 +77,7 @@ def train(
         model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
         input_size=input_size, method=method, loss=loss, rank=rank, embedding_dim=embedding_dim, pairs=pairs,
         augment=parse_augment(augment),
-        fit=FitConfig(**train_options), select_by=select_by, per_class=per_class,
+        fit=FitConfig(**train_options), select_by=select_by, per_class=per_class, holdout_classes=holdout_classes,
         name=name, runs_dir=runs_dir)
     result = train_similarity(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
     if result.state.status == "interrupted":

@@ -35,6 +35,7 @@ class SimilarityConfig:
     augment: AugmentConfig = field(default_factory=lambda: parse_augment(AUGMENT_DEFAULT))
     fit: FitConfig = field(default_factory=lambda: FitConfig(**FIT_DEFAULTS))  # AdamW one-cycle (the seed: Adam)
     select_by: str = "map@r"  # the checkpoint kept: best validation mAP@R (retrieval), Recall@1, or loss
+    holdout_classes: int = 0  # the last N classes are never trained on and judged apart (holdout.py)
     per_class: int = 0  # metric only: images of each class drawn into a batch together (0: plain shuffled batches)
     name: str | None = None
     runs_dir: str = "runs"
@@ -47,6 +48,7 @@ class SimilarityConfig:
         if not isinstance(self.rank, bool):
             raise ConfigError(f"rank must be true or false, got {self.rank!r}")
         check_number("per_class", self.per_class, low=0, high=1024, integer=True)
+        check_number("holdout_classes", self.holdout_classes, low=0, high=100_000, integer=True)
         if self.per_class and (self.method != "metric" or not 2 <= self.per_class <= self.fit.batch_size // 2):
             raise ConfigError(f"--per-class takes 2 to half the batch size ({self.fit.batch_size // 2}) images of each "
                               f"class, with --method metric; got {self.per_class} with --method {self.method}")

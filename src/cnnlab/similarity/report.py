@@ -54,9 +54,14 @@ def write_report(run: RunDir) -> None:
     config, summary = run.read_json("config.json"), run.read_json("summary.json")
     try:
         history = run.read_metrics()
-        title = f"{config['method']} similarity on {config['model']} features, {config['data']['name']}"
+        title = (f"{config['method']} similarity on {summary.get('model', config['model'])} features, "
+                 f"{config['data']['name']}")
         facts = summary_facts(config, summary)
         retrieval = retrieval_rows(summary["retrieval"])
+        held = summary.get("holdout")
+        held_section = [] if not held else [(
+            f"Held-out classes, never trained on ({', '.join(held['classes'])}): their {held['queries']} test images "
+            f"searched among their {held['gallery']} training-split images", table(retrieval_rows(held["retrieval"])))]
         history_png = run.path / "history.png"
         with replacing(history_png) as tmp:  # the suffix tells matplotlib the format
             plot_history(history, tmp, title)
@@ -71,6 +76,7 @@ def write_report(run: RunDir) -> None:
     sections = [
         ("Summary", table(facts)),
         ("Retrieval (test images searched among the training images)", table(retrieval)),
+        *held_section,
         ("Training curves", image(history_png, "loss and accuracy")),
         *[(name, image(run.path / file, alt)) for name, file, alt in shown],
         ("Per-epoch metrics", table(history)),

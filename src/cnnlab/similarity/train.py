@@ -18,6 +18,7 @@ from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.defaults import sized_model
 from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder
 from cnnlab.similarity.evaluate import untrained_like
+from cnnlab.similarity.holdout import holdout_note, split_classes
 from cnnlab.similarity.metrics import retrieval_scores
 from cnnlab.similarity.model import SimilarityNet
 from cnnlab.similarity.pairs import PairLoader, make_pairs
@@ -102,6 +103,9 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
         run.log(note, style="yellow")
     for path, reason in data.skipped:
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
+    data, held = split_classes(data, cfg.holdout_classes)
+    if held is not None:
+        run.log(holdout_note(held, cfg.holdout_classes), style="cyan")
     config = cfg.to_dict()  # as configured (--model auto stays auto: it resolves alike on resume)
     model, pretrained, why = sized_model(cfg.model, cfg.pretrained, data.train.size[0])
     if why:
@@ -123,12 +127,12 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
                 monitor="val_loss" if by_loss else f"val_{cfg.select_by}", maximize=not by_loss)
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent"):
-        summary = finish(run, cfg, net, data, state, device)
+        summary = finish(run, cfg, net, data, state, device, held)
     return SimilarityResult(run, state, summary)
 
 
 def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSplits, state: FitState,
-           device: torch.device) -> dict:
+           device: torch.device, held: DataSplits | None = None) -> dict:
     """Best checkpoint -> retrieval table (vs raw pixels and the untrained net), figures, summary, report."""
     net.load_state_dict(run.load_checkpoint(best=True)["model"])
     net.eval()
@@ -151,6 +155,12 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
         "recall@1": mine["recall@1"], "map@r": mine["map@r"], "notes": net.backbone.notes,
     }
     summary["verdict"] = verdict(rows)
+    if held is not None:
+        held_rows = compare_embedders(embedders, held.train, held.test)[0]
+        summary["holdout"] = {"classes": held.classes[len(held.classes) - cfg.holdout_classes:],
+                              "queries": len(held.test), "gallery": len(held.train), "retrieval": held_rows}
+        run.log(f"held-out classes: Recall@1 {held_rows[-1]['recall@1']:.2%}, mAP@R {held_rows[-1]['map@r']:.3f} "
+                f"(raw pixels: {held_rows[0]['recall@1']:.2%}, {held_rows[0]['map@r']:.3f})", style="bold green")
     run.write_json("summary.json", summary)
     write_report(run)
     if summary["verdict"]:
@@ -193,7 +203,8 @@ def draw_figures(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: D
     predicted = pair_scores(net, test.images[a], test.images[b], device)
     names = [(test.classes[test.labels[i]], test.classes[test.labels[j]]) for i, j in zip(a, b, strict=True)]
     plot_pairs(to_hwc(test.images[a]), to_hwc(test.images[b]), target.numpy(), run.path / "pairs.png", predicted, names)
-    first, last = 0, len(data.classes) - 1
+    present = torch.unique(data.train.labels).tolist()  # held-out classes are not among them
+    first, last = present[0], present[-1]
     sa, sb = two_class_scores(net, test, data.train, last, first, device, seed=cfg.fit.seed)
     plot_two_classes(sa, sb, test.labels.numpy(), data.classes, data.classes[last], data.classes[first],
                      run.path / "two-classes.png")
