@@ -92,3 +92,19 @@ def test_holding_out_too_many_classes_is_refused(tmp_path):
                            fit=FitConfig(epochs=1), runs_dir=str(tmp_path))
     with pytest.raises(DataError, match="at most 8"):
         train_similarity(cfg)
+
+
+def test_evaluation_reports_progress_for_every_embedder():
+    from cnnlab.similarity.analysis import compare_embedders
+    from cnnlab.similarity.embed import PixelEmbedder
+
+    data = load_dataset(DIGITS)
+    net = build_network(SimilarityConfig(data=DIGITS, model="baseline-cnn", method="metric"), data, seed=0).eval()
+    seen: dict[str, list] = {}
+    embedders = {"raw pixels": PixelEmbedder(1, 32), "net": NetworkEmbedder(net, device=resolve_device("cpu"))}
+    compare_embedders(embedders, data.train, data.test,
+                      progress=lambda label: lambda done, total: seen.setdefault(label, []).append((done, total)))
+    total = len(data.train) + len(data.test)
+    assert set(seen) == {"embedding for raw pixels", "embedding for net"}
+    for ticks in seen.values():
+        assert ticks[-1] == (total, total) and len(ticks) > 2 and ticks == sorted(ticks)

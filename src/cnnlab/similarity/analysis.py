@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,13 +62,19 @@ def tsne_map(vectors: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> tu
 
 
 def compare_embedders(embedders: dict[str, Embedder], gallery: ImageData, queries: ImageData,
-                      ks: tuple[int, ...] = (1, 5, 10)) -> tuple[list[dict], dict[str, list[float]]]:
-    """Recall@k and mAP@R of each embedder: `queries` (held-out images) searched among `gallery`."""
+                      ks: tuple[int, ...] = (1, 5, 10), progress: Callable[[str], Callable] | None = None
+                      ) -> tuple[list[dict], dict[str, list[float]]]:
+    """Recall@k and mAP@R of each embedder: `queries` (held-out images) searched among `gallery`.
+    `progress(name)` gives a (done, total) callback for the images each embedder embeds."""
     rows, curves = [], {}
     g_labels, q_labels = gallery.labels.numpy(), queries.labels.numpy()
+    total = len(gallery) + len(queries)
     for name, embedder in embedders.items():
+        tick = progress(f"embedding for {name}") if progress is not None else None
         start = time.perf_counter()
-        g, q = embedder.embed_data(gallery), embedder.embed_data(queries)
+        g = embedder.embed_images(gallery.images, progress=tick and (lambda done, t=tick: t(done, total)))
+        q = embedder.embed_images(queries.images,
+                                  progress=tick and (lambda done, t=tick: t(len(gallery) + done, total)))
         seconds = time.perf_counter() - start
         scores = retrieval_scores(q, q_labels, g, g_labels, ks=ks)
         curves[name] = scores.pop("curve")

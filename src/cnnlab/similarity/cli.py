@@ -183,9 +183,12 @@ def evaluate(
     """Recall@1/5/10 and mAP@R on the test split (searched among the training split) for raw pixels, the
     untrained network and each run, in one table."""
     from cnnlab.similarity.evaluate import evaluate_runs
+    from cnnlab.train.progress import counter, make_progress
 
     check_device(device)
-    rows = evaluate_runs(runs, Path(out), device=device)
+    with make_progress() as progress:
+        rows = evaluate_runs(runs, Path(out), device=device,
+                             progress=lambda label: counter(progress, label, console.print))
     print_table([{k: v for k, v in r.items() if k != "curve"} for r in rows], "retrieval")
     console.print(f"wrote {Path(out) / 'evaluation.json'} and {Path(out) / 'retrieval.png'}")
 

@@ -32,7 +32,7 @@ def untrained_like(net: SimilarityNet, seed: int = 0) -> SimilarityNet:
     return fresh
 
 
-def evaluate_runs(runs: list[str], out: Path, device: str = "auto") -> list[dict]:
+def evaluate_runs(runs: list[str], out: Path, device: str = "auto", progress=None) -> list[dict]:
     """One table: raw pixels, the untrained first network, then each run; test split searched among the
     training split of the runs' (shared) dataset. Writes evaluation.json and retrieval.png to `out`."""
     configs = [SimilarityConfig.from_dict(RunDir.open(r).read_json("config.json")) for r in runs]
@@ -48,7 +48,7 @@ def evaluate_runs(runs: list[str], out: Path, device: str = "auto") -> list[dict
     }
     for run, cfg, net in zip(runs, configs, nets, strict=True):
         embedders[f"{cfg.method} {net.backbone.spec.name} ({Path(run).name})"] = NetworkEmbedder(net, device=dev)
-    rows, curves = compare_embedders(embedders, data.train, data.test)
+    rows, curves = compare_embedders(embedders, data.train, data.test, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     plot_retrieval_curves(curves, out / "retrieval.png")
     (out / "evaluation.json").write_text(json.dumps({"data": configs[0].data.name, "queries": len(data.test),
