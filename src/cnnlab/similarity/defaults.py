@@ -8,7 +8,7 @@ fine-tune ImageNet-pretrained EfficientNet-Lite0 (offline weights, see cnnlab.mo
 from __future__ import annotations
 
 AUTO = "auto"
-SMALL_IMAGE_SIDE = 64
+SMALL_IMAGE_SIDE = 48  # MNIST-style 28 px, CIFAR-style 32 px
 SMALL_MODEL = "airnet"
 PHOTO_MODEL = "timm:efficientnet_lite0"
 # AdamW with a one-cycle schedule; weight decay stays the model's own (airnet: 5e-4)

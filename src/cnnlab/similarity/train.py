@@ -16,7 +16,7 @@ from cnnlab.models.factory import model_for_images
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.defaults import sized_model
-from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder
+from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder, PretrainedEmbedder
 from cnnlab.similarity.evaluate import untrained_like
 from cnnlab.similarity.holdout import holdout_note, split_classes
 from cnnlab.similarity.metrics import retrieval_scores
@@ -136,9 +136,8 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
     """Best checkpoint -> retrieval table (vs raw pixels and the untrained net), figures, summary, report."""
     net.load_state_dict(run.load_checkpoint(best=True)["model"])
     net.eval()
-    untrained = untrained_like(net, cfg.fit.seed).to(device)
     embedders = {"raw pixels": PixelEmbedder(data.train.channels, data.train.size[0]),
-                 f"untrained {cfg.model}": NetworkEmbedder(untrained, device=device),
+                 **starting_point(cfg, net, device),
                  f"{cfg.method} {cfg.model}": NetworkEmbedder(net, device=device)}
     rows, curves = compare_embedders(embedders, data.train, data.test)
     plot_retrieval_curves(curves, run.path / "retrieval.png")
@@ -172,6 +171,15 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
     return summary
 
 
+def starting_point(cfg: SimilarityConfig, net: SimilarityNet, device: torch.device) -> dict:
+    """The embedding training started from, for the table: a pretrained timm backbone's own pooled ImageNet
+    features (what `similarity index pretrained:ARCH` gives with no training), else the untrained network."""
+    if cfg.pretrained and cfg.model.startswith("timm:") and not cfg.weights:
+        arch = cfg.model.removeprefix("timm:")
+        return {f"pretrained {arch} features (no training)": PretrainedEmbedder(arch, device=device)}
+    return {f"untrained {cfg.model}": NetworkEmbedder(untrained_like(net, cfg.fit.seed).to(device), device=device)}
+
+
 def loss_words(cfg: SimilarityConfig) -> str:
     """What the run was trained with, for the summary and report."""
     if cfg.method == "metric":
@@ -184,8 +192,12 @@ def loss_words(cfg: SimilarityConfig) -> str:
 def verdict(rows: list[dict]) -> str:
     """A warning when the trained embedding (the last row) finds no more than raw pixels (the first) do, by
     mAP@R or Recall@1 on the test images; '' when it beats them."""
-    pixels, mine = rows[0], rows[-1]
+    pixels, start, mine = rows[0], rows[1], rows[-1]
     worse = [m for m in ("map@r", "recall@1") if mine[m] <= pixels[m]]
+    if not worse and start["embedding"].startswith("pretrained") and mine["map@r"] < start["map@r"]:
+        return (f"fine-tuning made search worse than the pretrained features it started from (mAP@R "
+                f"{mine['map@r']:.3f} vs {start['map@r']:.3f}): index with them directly (cnnlab similarity index "
+                "pretrained ...), or train longer with a lower --lr")
     if not worse:
         return ""
     shown = ", ".join(f"{m} {mine[m]:.3f} vs {pixels[m]:.3f}" for m in worse)
