@@ -1,4 +1,4 @@
-"""`cnnlab localize ...`: train, evaluate, predict, compare."""
+"""`cnnlab localize ...`: train, evaluate, predict, compare, explain."""
 
 from __future__ import annotations
 
@@ -77,6 +77,30 @@ def predict(run: str = typer.Argument(..., help="a localize run folder, or a mod
         shown = ", ".join(f"{b['class']} {b['score']:.2f}" for b in r["boxes"]) or "nothing"
         console.print(f"{r['path']} -> {r['drawn']} ({shown})")
     console.print(f"wrote {json_path}")
+
+
+@app.command("explain")
+def explain(run: str = typer.Argument(..., help="a localize run folder"),
+            images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
+            target: str = typer.Option("class", help="class: what drove the class score; box: what drove the box "
+                                       "(single head: the sum of its four outputs; detect: the shown cell's "
+                                       "objectness)"),
+            device: str = typer.Option("auto"),
+            out: str = typer.Option("explain", "--out", help="folder for cam-STEM-TARGET.png (existing files are "
+                                    "kept, new ones numbered -2, ...)")) -> None:
+    """Grad-CAM over each image: where the evidence for the predicted class (or box) lies, with the box drawn."""
+    from cnnlab.cliutil import print_table
+    from cnnlab.errors import DataError
+    from cnnlab.localize.cam import explain_run
+
+    rows, written = explain_run(run, images, target=target, out=out, device=device)
+    for row in (r for r in rows if "error" in r):
+        console.print(f"{row['image']}: {row['error']}", style="yellow")
+    print_table([r for r in rows if "error" not in r], f"Grad-CAM ({target})")
+    for path in written:
+        console.print(f"wrote {path}")
+    if not written:
+        raise DataError("no image could be read; nothing was written")
 
 
 @app.command("compare")
