@@ -143,7 +143,8 @@ def test_letterboxed_training_predicts_boxes_on_each_image_s_own_pixels(shapes_r
     from cnnlab import load
 
     run, summary = shapes_run
-    assert json.loads((run / "config.json").read_text())["resize"] == "letterbox"
+    assert json.loads((run / "config.json").read_text())["resize"] == "letterbox" == summary["resize"]
+    assert "letterbox" in (run / "report.html").read_text()
     assert summary["mean_iou"] > summary["baseline_mean_iou"] + 0.3  # measured 0.73 against 0.15
     rng = np.random.default_rng(7)
     truths = {}

@@ -121,7 +121,7 @@ def finish(run: RunDir, cfg: LocalizeConfig, model: Localizer, parts: dict[str, 
     result = evaluate_boxes(model, parts[judged], device)
     history = state.history
     summary = {"status": state.status, "head": cfg.head, "model": cfg.model, "data": cfg.data,
-               "classes": parts["train"].classes, "box_loss": cfg.box_loss, "judged_on": judged,
+               "classes": parts["train"].classes, "box_loss": cfg.box_loss, "resize": cfg.resize, "judged_on": judged,
                "images": {k: len(v) for k, v in parts.items()}, "epochs": len(history),
                "train_seconds": sum(r["seconds"] for r in history),
                "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),
