@@ -75,8 +75,9 @@ def load_trained(run_path: str | Path, device: str = "auto") -> TrainedNetwork:
     task = task_of(run.path)
     run.check_task(task)
     if task not in LOADERS:
+        hint = " (Grad-CAM of a localizer: `cnnlab localize explain RUN IMAGES`)" if task == "localize" else ""
         raise RunFolderError(f"{run.path} is a {task} run; explain looks inside the CNNs of "
-                             f"{', '.join(LOADERS)} runs")
+                             f"{', '.join(LOADERS)} runs{hint}")
     if not run.best_checkpoint.is_file():
         raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing)")
     trained = LOADERS[task](run.path)

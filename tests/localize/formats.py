@@ -89,3 +89,37 @@ def write_via(data, root: Path) -> Path:
 
 
 WRITERS = {"csv": write_csv, "voc": write_voc, "yolo": write_yolo, "coco": write_coco, "via": write_via}
+
+
+SHAPE_SIZES = ((96, 48), (48, 96), (80, 60), (64, 64))  # (width, height): wide, tall and square images
+
+
+def draw_shape(width: int, height: int, rng, colour: tuple[int, int, int]) -> tuple[Image.Image, tuple]:
+    """A filled square of `colour` at a random place on dark noise; returns the image and its box in pixels."""
+    import numpy as np
+
+    pixels = rng.integers(0, 70, (height, width, 3)).astype(np.uint8)
+    side = int(rng.integers(min(width, height) // 4, min(width, height) // 2 + 1))
+    x0, y0 = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+    pixels[y0:y0 + side, x0:x0 + side] = colour
+    return Image.fromarray(pixels), (x0, y0, x0 + side, y0 + side)
+
+
+def write_shapes(root: Path, n: int, seed: int = 0) -> Path:
+    """`n` images of wide, tall and square shapes with one bright square each (red or blue: the class), and a box
+    CSV of them; returns the CSV's path."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    colours = {"red": (255, 60, 60), "blue": (60, 90, 255)}
+    with (root / "boxes.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax"])
+        for i in range(n):
+            width, height = SHAPE_SIZES[i % len(SHAPE_SIZES)]
+            label = "red" if rng.random() < 0.5 else "blue"
+            img, box = draw_shape(width, height, rng, colours[label])
+            img.save(root / f"s{i}.png")
+            w.writerow([f"s{i}.png", width, height, label, *box])
+    return root / "boxes.csv"

@@ -1,4 +1,4 @@
-"""`cnnlab localize ...`: train, evaluate, predict, compare."""
+"""`cnnlab localize ...`: train, evaluate, predict, compare, explain."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
           pretrained: bool = typer.Option(True, help="ImageNet weights for the backbone (offline)"),
           weights: str = typer.Option(None, help="a weights file for the backbone"),
           image_size: int = typer.Option(224, help="images are resized to N x N"),
+          resize: str = typer.Option("letterbox", help="letterbox (longer side to N, aspect kept, gray border) or "
+                                     "stretch (each side to N)"),
           box_loss: str = typer.Option("giou", help="mse (the lecture's), smooth-l1 or giou"),
           cls_weight: float = typer.Option(1.0, help="weight of the class loss (the lecture: 0.8)"),
           box_weight: float = typer.Option(1.0, help="weight of the box loss (the lecture: 0.2)"),
@@ -39,8 +41,8 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
     from cnnlab.localize.config import LocalizeConfig
     from cnnlab.localize.train import train_localizer
 
-    cfg = LocalizeConfig(data, label, attribute, head, model, pretrained, weights, image_size, box_loss, cls_weight,
-                         box_weight, BoxAugment() if augment else NO_AUGMENT, val_fraction, test_fraction,
+    cfg = LocalizeConfig(data, label, attribute, head, model, pretrained, weights, image_size, resize, box_loss,
+                         cls_weight, box_weight, BoxAugment() if augment else NO_AUGMENT, val_fraction, test_fraction,
                          freeze_epochs, finetune_epochs, freeze_lr, finetune_lr, batch_size, max_seconds, seed, device,
                          name, runs_dir)
     summary = train_localizer(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
@@ -77,12 +79,37 @@ def predict(run: str = typer.Argument(..., help="a localize run folder, or a mod
     console.print(f"wrote {json_path}")
 
 
+@app.command("explain")
+def explain(run: str = typer.Argument(..., help="a localize run folder"),
+            images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
+            target: str = typer.Option("class", help="class: what drove the class score; box: what drove the box "
+                                       "(single head: the sum of its four outputs; detect: the shown cell's "
+                                       "objectness)"),
+            device: str = typer.Option("auto"),
+            out: str = typer.Option("explain", "--out", help="folder for cam-STEM-TARGET.png (existing files are "
+                                    "kept, new ones numbered -2, ...)")) -> None:
+    """Grad-CAM over each image: where the evidence for the predicted class (or box) lies, with the box drawn."""
+    from cnnlab.cliutil import print_table
+    from cnnlab.errors import DataError
+    from cnnlab.localize.cam import explain_run
+
+    rows, written = explain_run(run, images, target=target, out=out, device=device)
+    for row in (r for r in rows if "error" in r):
+        console.print(f"{row['image']}: {row['error']}", style="yellow")
+    print_table([r for r in rows if "error" not in r], f"Grad-CAM ({target})")
+    for path in written:
+        console.print(f"wrote {path}")
+    if not written:
+        raise DataError("no image could be read; nothing was written")
+
+
 @app.command("compare")
 def compare(data: str = typer.Option("digits", help=DATA_HELP), label: str = typer.Option("species"),
             variants: str = typer.Option("lecture,smooth-l1,giou,detect",
                                          help="comma-separated: lecture, smooth-l1, giou, frozen, detect"),
             model: str = typer.Option("timm:efficientnet_lite0"), pretrained: bool = typer.Option(True),
-            image_size: int = typer.Option(224), freeze_epochs: int = typer.Option(3),
+            image_size: int = typer.Option(224), resize: str = typer.Option("letterbox", help="letterbox or stretch"),
+            freeze_epochs: int = typer.Option(3),
             finetune_epochs: int = typer.Option(5), batch_size: int = typer.Option(16),
             seed: int = typer.Option(0), name: str = typer.Option("loc"), runs_dir: str = typer.Option("runs"),
             overwrite: bool = typer.Option(False)) -> None:
@@ -95,7 +122,7 @@ def compare(data: str = typer.Option("digits", help=DATA_HELP), label: str = typ
     from cnnlab.train.run import write_json_atomic
 
     names = [v.strip() for v in variants.split(",") if v.strip()]
-    base = LocalizeConfig(data, label, model=model, pretrained=pretrained, image_size=image_size,
+    base = LocalizeConfig(data, label, model=model, pretrained=pretrained, image_size=image_size, resize=resize,
                           freeze_epochs=freeze_epochs, finetune_epochs=finetune_epochs, batch_size=batch_size,
                           seed=seed, name=name, runs_dir=runs_dir)
     compare_configs(base, names)  # every variant checked before the first trains

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnnlab.checks import check_choice, check_device, check_number, config_with_augment
-from cnnlab.data.boxes import check_box_spec
+from cnnlab.data.boxes import RESIZES, check_box_spec
 from cnnlab.data.boxes.augment import BoxAugment
 from cnnlab.errors import ConfigError
 from cnnlab.train.config import FitConfig, PhaseConfig
@@ -28,6 +28,7 @@ class LocalizeConfig:
     pretrained: bool = True  # ImageNet weights (offline for EfficientNet-Lite0)
     weights: str | None = None
     image_size: int = 224
+    resize: str = "letterbox"  # into the square: letterbox keeps the aspect (gray border); runs before it: stretch
     box_loss: str = "giou"
     cls_weight: float = 1.0  # the lecture's loss_weights are 0.8 (class) and 0.2 (box)
     box_weight: float = 1.0
@@ -57,6 +58,7 @@ class LocalizeConfig:
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"--{flag} must be true or false, got {getattr(self, flag)!r}")
         check_number("image_size", self.image_size, low=32, high=1024, integer=True)
+        check_choice("resize", self.resize, RESIZES)
         check_choice("box_loss", self.box_loss, BOX_LOSSES)
         check_number("cls_weight", self.cls_weight, low=0)
         check_number("box_weight", self.box_weight, low=0)
@@ -104,5 +106,8 @@ class LocalizeConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> LocalizeConfig:
-        """The config of a run folder's config.json; RunFolderError when it is not a localize run's."""
+        """The config of a run folder's config.json; RunFolderError when it is not a localize run's. A run made
+        before --resize existed stretched its images, and keeps doing so."""
+        if isinstance(d, dict) and "resize" not in d:
+            d = {**d, "resize": "stretch"}
         return config_with_augment(cls, d, REQUIRED_KEYS, BoxAugment, "localize")

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from cnnlab.cliutil import fresh_path
+from cnnlab.data.boxes.frame import PAD
 from cnnlab.localize.detect import IOU_THRESHOLD, MAX_BOXES, SCORE_THRESHOLD
 from cnnlab.localize.exported import OUTPUTS, LocalizerGraph, load_exported
 from cnnlab.localize.metrics import paired_iou
@@ -20,10 +21,17 @@ from cnnlab.models.export_check import ExportJob, export_checked, paired_outputs
 PARITY_IMAGES = 1000  # test images the export is checked on
 MIN_MEAN_IOU = 0.999  # mean IoU between the runtimes' boxes
 BOX_FORMAT = "xyxy: x0, y0, x1, y1 as fractions of the image's width and height (times them for pixels)"
+LETTERBOX_FORMAT = ("xyxy: x0, y0, x1, y1 as fractions of the S x S input square; for the image's own pixels "
+                    "subtract the border (left, top) and divide by the scale, then clip to the image")
+RESIZE = {"stretch": "each side of the image resized (bilinear) to S",
+          "letterbox": f"the longer side resized (bilinear) to S, the aspect kept: scale = S / max(width, height), "
+                       f"scaled size round(width * scale) x round(height * scale), placed at left = (S - scaled "
+                       f"width) // 2, top = (S - scaled height) // 2 on a square of gray {PAD} (of 255)"}
 
 
-def describe(model: Localizer, classes: list[str], run: str) -> dict:
-    """What an exported localizer is, takes and puts out, and how its outputs become boxes."""
+def describe(model: Localizer, classes: list[str], run: str, resize: str = "stretch") -> dict:
+    """What an exported localizer is, takes and puts out, how images go into it and how its outputs become
+    boxes."""
     spec, backbone = model.spec, model.backbone
     g = spec.grid
     if spec.head == "single":
@@ -43,7 +51,9 @@ def describe(model: Localizer, classes: list[str], run: str) -> dict:
                          "first"}
     return export_info("localize", run, channels=backbone.spec.in_channels, image_size=backbone.spec.image_size,
                        mean=backbone.mean.flatten().tolist(), std=backbone.std.flatten().tolist(), classes=classes,
-                       spec=spec.to_dict(), head=spec.head, box_format=BOX_FORMAT, outputs=outputs, decode=decode)
+                       spec=spec.to_dict(), head=spec.head, resize=resize, resize_how=RESIZE[resize],
+                       box_format=BOX_FORMAT if resize == "stretch" else LETTERBOX_FORMAT, outputs=outputs,
+                       decode=decode)
 
 
 def cells(out: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +118,6 @@ def export_run(run: str | Path, fmt: str, out: str | Path | None = None, *, opse
     images = parts[split].images[:PARITY_IMAGES].float() / 255  # (N, C, S, S) as the localizer takes them
     path = fresh_path(Path(out) if out else folder.path / "export" / f"model.{fmt}")
     job = ExportJob("localize", LocalizerGraph(model), OUTPUTS[model.spec.head], describe(model, classes,
-                    folder.path.name), images, split, lambda file: LocalizerGraph(load_exported(file)[0]),
+                    folder.path.name, cfg.resize), images, split, lambda file: LocalizerGraph(load_exported(file)[0]),
                     box_parity, judge, said, weights=model)
     return export_checked(job, fmt, path, opset=opset, dynamic_batch=dynamic_batch)

@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.data.boxes import RESIZES
 from cnnlab.localize.detect import cell_scores, grid_boxes
 from cnnlab.localize.model import Localizer, LocalizerSpec, localizer_from_spec
-from cnnlab.models.export import OnnxModel, read_safetensors, rebuilt
+from cnnlab.models.export import ExportError, OnnxModel, read_safetensors, rebuilt
 
 OUTPUTS = {"single": ("logits", "boxes"), "detect": ("grid", "boxes", "scores")}
 
@@ -48,10 +49,22 @@ class OnnxLocalizer(OnnxModel):
         return {"grid": outs[0]}
 
 
-def load_exported(path: str | Path) -> tuple[Localizer | OnnxLocalizer, list[str]]:
-    """The model of a localize export and its class names; ExportError for a file that is not one."""
+def export_resize(path: str | Path, info: dict) -> str:
+    """How images go into the exported model's square: the metadata's `resize`; exports made before it was
+    written came from runs that stretched their images."""
+    resize = info.get("resize", "stretch")
+    if resize not in RESIZES:
+        raise ExportError(f"{path} says its images are resized by {resize!r}, not one of {', '.join(RESIZES)}; export "
+                          "the run again")
+    return resize
+
+
+def load_exported(path: str | Path) -> tuple[Localizer | OnnxLocalizer, list[str], str]:
+    """The model of a localize export, its class names and how images go into its square (stretch or letterbox);
+    ExportError for a file that is not one."""
     if Path(path).suffix.lower() == ".onnx":
         model = OnnxLocalizer.load(path, "localize")
-        return model, model.classes
+        return model, model.classes, export_resize(path, model.info)
     state, info = read_safetensors(path, "localize")
-    return rebuilt(Path(path), lambda: localizer_from_spec(info["spec"]), state), [str(c) for c in info["classes"]]
+    model = rebuilt(Path(path), lambda: localizer_from_spec(info["spec"]), state)
+    return model, [str(c) for c in info["classes"]], export_resize(path, info)

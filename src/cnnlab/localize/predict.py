@@ -12,7 +12,9 @@ from PIL import Image
 
 from cnnlab.atomic import write_text
 from cnnlab.cliutil import fresh_path
+from cnnlab.data.boxes.frame import fit_image, from_frame, region
 from cnnlab.data.folders import collect_image_paths
+from cnnlab.data.inputs import as_tensor
 from cnnlab.data.pixels import open_image
 from cnnlab.errors import CnnlabError, DataError, RunFolderError
 from cnnlab.localize.config import LocalizeConfig
@@ -68,34 +70,41 @@ def plan(inputs: list[str], out: Path) -> list[Path]:
     return list(unique.values())
 
 
-def load_model(path: str | Path) -> tuple[Localizer | OnnxLocalizer, list[str]]:
+def load_model(path: str | Path) -> tuple[Localizer | OnnxLocalizer, list[str], str]:
     """The localizer of a localize run folder, or of a file `cnnlab export` wrote (model.onnx, run by ONNX Runtime;
-    model.safetensors with its JSON), and its class names."""
+    model.safetensors with its JSON), its class names and how images go into its square (stretch or letterbox)."""
     if Path(path).suffix.lower() in (".onnx", ".safetensors"):
         return load_exported(path)
-    _, _, model, classes = load_localizer(path)
-    return model, classes
+    _, cfg, model, classes = load_localizer(path)
+    return model, classes, cfg.resize
+
+
+def model_input(img: Image.Image, side: int, channels: int, resize: str) -> torch.Tensor:
+    """An image (mode L or RGB) as the localizer takes it: float (1, C, S, S) in [0, 1], stretched or letterboxed
+    as the run was trained."""
+    return as_tensor(fit_image(img, side, resize), channels)[None]
 
 
 @torch.no_grad()
-def boxes_of(model: Localizer | OnnxLocalizer, img: Image.Image, min_score: float) -> tuple:
-    """(boxes xyxy in [0, 1], scores, labels), best first, of an image in the model's mode, resized (bilinear) to
-    the model's side; the best box always, the others when they score at least `min_score`."""
+def boxes_of(model: Localizer | OnnxLocalizer, img: Image.Image, min_score: float, resize: str) -> tuple:
+    """(boxes xyxy in [0, 1] of the image's own width and height, scores, labels), best first, of an image in the
+    model's mode; the best box always, the others when they score at least `min_score`."""
     spec = model.spec.backbone
     side = spec["image_size"]
-    small = np.asarray(img.resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
-    x = torch.from_numpy(small.reshape(side, side, spec["in_channels"])).permute(2, 0, 1)[None]
+    x = model_input(img, side, spec["in_channels"], resize)
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
     boxes, scores, labels = (t.cpu() for t in predict_boxes(model, x.to(device))[0])
     keep = scores >= min_score
     keep[0] = True  # the best box always, however unsure
-    return boxes[keep], scores[keep], labels[keep]
+    boxes = from_frame(boxes[keep], torch.tensor(region(img.width, img.height, side, resize)))
+    return boxes, scores[keep], labels[keep]
 
 
-def predict_file(model: Localizer | OnnxLocalizer, path: Path, min_score: float) -> tuple[Image.Image, tuple]:
-    """(the image as opened, its boxes xyxy in [0, 1], scores and labels) for one file."""
+def predict_file(model: Localizer | OnnxLocalizer, path: Path, min_score: float, resize: str
+                 ) -> tuple[Image.Image, tuple]:
+    """(the image as opened, its boxes xyxy in [0, 1] of its own size, scores and labels) for one file."""
     img = open_image(path, "L" if model.spec.backbone["in_channels"] == 1 else "RGB")
-    return img, boxes_of(model, img, min_score)
+    return img, boxes_of(model, img, min_score, resize)
 
 
 def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, min_score: float = 0.3
@@ -105,11 +114,11 @@ def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, 
     localize run folder or an export of one; names that are taken get -2, -3, ... instead of replacing a file."""
     out = Path(out)
     paths = plan(inputs, out)
-    model, classes = load_model(run_path)
+    model, classes, resize = load_model(run_path)
     out.mkdir(parents=True, exist_ok=True)
     images, annotations, rows = [], [], []
     for k, path in enumerate(paths):
-        img, pred = predict_file(model, path, min_score)
+        img, pred = predict_file(model, path, min_score, resize)
         width, height = img.size
         boxes, names = labelled(pred, classes, limit=len(pred[0]))
         picture = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)

@@ -41,8 +41,8 @@ class LocalizePredictor:
 
     task = "localize"
 
-    def __init__(self, model, classes: list[str]) -> None:
-        self.model, self.classes = model, classes
+    def __init__(self, model, classes: list[str], resize: str = "stretch") -> None:
+        self.model, self.classes, self.resize = model, classes, resize
 
     def predict(self, images, min_score: float = 0.3) -> list[BoxPrediction]:
         """Boxes for a path (a folder: every image in it), a PIL image, an array, a tensor, or a list of them; the
@@ -52,7 +52,7 @@ class LocalizePredictor:
         for i, item in enumerate(expand(images)):
             source, img = open_item(item, i, mode)
             width, height = img.size
-            boxes, scores, labels = boxes_of(self.model, img, min_score)
+            boxes, scores, labels = boxes_of(self.model, img, min_score, self.resize)
             found = [Detection(self.classes[int(c)], float(s), (float(b[0]) * width, float(b[1]) * height,
                                                                 float(b[2]) * width, float(b[3]) * height))
                      for b, s, c in zip(boxes, scores, labels, strict=True)]
@@ -62,7 +62,7 @@ class LocalizePredictor:
 
 def load_predictor(path: str | Path, *, device: str = "auto") -> LocalizePredictor:
     """The predictor of a localize run folder (on `device`) or export (ONNX Runtime runs on the CPU)."""
-    model, classes = load_model(path)
+    model, classes, resize = load_model(path)
     if isinstance(model, nn.Module):
         model.to(resolve_device(device))
-    return LocalizePredictor(model, classes)
+    return LocalizePredictor(model, classes, resize)

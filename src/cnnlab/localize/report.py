@@ -10,8 +10,9 @@ from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import plot_history
 from cnnlab.train.run import RunDir
 
-FACTS = ("status", "head", "model", "data", "classes", "box_loss", "judged_on", "images", "epochs", "train_seconds",
-         "seconds_per_epoch", "best_epoch", "mean_iou", "baseline_mean_iou", "acc50", "class_acc", "map50", "map")
+FACTS = ("status", "head", "model", "data", "classes", "box_loss", "resize", "judged_on", "images", "epochs",
+         "train_seconds", "seconds_per_epoch", "best_epoch", "mean_iou", "baseline_mean_iou", "acc50", "class_acc",
+         "map50", "map")
 
 
 def plot_box_curves(history: list[dict], path: Path, title: str) -> None:

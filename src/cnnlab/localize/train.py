@@ -3,6 +3,7 @@ boxes after every epoch, then the test split judged and the report written."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def load_box_data(cfg: LocalizeConfig, log=print, classes: list[str] | None = No
     """The run's boxed images as tensors, and the images left out (no boxes), which the log counts."""
     if cfg.data in ("digits", "digits-multi"):
         objects = 3 if cfg.data == "digits-multi" else 1
-        return digit_canvas(cfg.image_size, 600, seed=cfg.seed, objects=objects), []
+        return replace(digit_canvas(cfg.image_size, 600, seed=cfg.seed, objects=objects), resize=cfg.resize), []
     boxes = read_boxes(cfg.data, label=cfg.label, attribute=cfg.attribute)
     for note in boxes.notes:
         log(note)
@@ -39,7 +40,7 @@ def load_box_data(cfg: LocalizeConfig, log=print, classes: list[str] | None = No
         shown = ", ".join(Path(p).name for p, _ in boxes.left_out[:5])
         log(f"{len(boxes.left_out)} images have no boxes and were left out (e.g. {shown}); all are listed in "
             "left_out.json")
-    return box_tensors(boxes, cfg.image_size, classes=classes), boxes.left_out
+    return box_tensors(boxes, cfg.image_size, classes=classes, resize=cfg.resize), boxes.left_out
 
 
 def split_paths(data: BoxData, cfg: LocalizeConfig) -> dict[str, list[str]]:
@@ -87,7 +88,8 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
         run.log(note, style="cyan")
     run.log(f"{cfg.head} head on {cfg.model}: {len(parts['train'])} train / {len(parts['val'])} val / "
             f"{len(parts['test'])} test images, classes {data.classes}, {count_parameters(model):,} parameters, "
-            f"feature grid {model.spec.grid}x{model.spec.grid}, device {device}")
+            f"feature grid {model.spec.grid}x{model.spec.grid}, images {cfg.resize}ed to {cfg.image_size} px, "
+            f"device {device}")
     shown = parts["val"].subset(range(min(SHOWN, len(parts["val"]))))
     state = fit(model, localize_step(cfg.head, cfg.box_loss, cfg.cls_weight, cfg.box_weight),
                 BoxLoader(parts["train"], cfg.batch_size, shuffle=True, augment=cfg.augment if cfg.augment.enabled
@@ -119,7 +121,7 @@ def finish(run: RunDir, cfg: LocalizeConfig, model: Localizer, parts: dict[str, 
     result = evaluate_boxes(model, parts[judged], device)
     history = state.history
     summary = {"status": state.status, "head": cfg.head, "model": cfg.model, "data": cfg.data,
-               "classes": parts["train"].classes, "box_loss": cfg.box_loss, "judged_on": judged,
+               "classes": parts["train"].classes, "box_loss": cfg.box_loss, "resize": cfg.resize, "judged_on": judged,
                "images": {k: len(v) for k, v in parts.items()}, "epochs": len(history),
                "train_seconds": sum(r["seconds"] for r in history),
                "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),

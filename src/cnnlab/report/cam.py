@@ -1,6 +1,6 @@
 """Grad-CAM (Selvaraju et al., 2017): where in an image the evidence for a score lies, from the gradients of the
 score with respect to the last feature maps of a CNN. Computed by captum's LayerGradCam (Meta's attribution
-library); shared by `cnnlab explain cam` and the classification report.
+library); shared by `cnnlab explain cam`, the classification report and `cnnlab localize explain`.
 
 Images are float tensors (1, C, H, W) in [0, 1]; heat maps are float arrays (H, W) in [0, 1].
 """
@@ -18,12 +18,13 @@ from cnnlab.models.probe import cam_layer
 
 def grad_cam(forward: Callable[[torch.Tensor], torch.Tensor], network: nn.Module, x: torch.Tensor,
              targets: list[int] | None = None, layer: tuple[str, nn.Module] | None = None,
-             size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+             size: tuple[int, int] | None = None, absolute: bool = False) -> tuple[np.ndarray, str]:
     """Heat maps (K, H, W) in [0, 1] of image `x` (1, C, H, W) for each target index of `forward`'s outputs
     (N, outputs), or one map for a `forward` that puts out one score per image (N,) when `targets` is None;
     and the name of the layer read (by default the last feature maps of `network`, see probe.cam_layer).
     Maps are (H, W) of `x`, or `size`. Each is scaled by its own maximum; a score no region raises gives a map of
-    zeros."""
+    zeros. `absolute` maps the evidence either way (|Grad-CAM| instead of its positive part), for outputs whose
+    direction means nothing by itself, such as a box's coordinates."""
     from captum.attr import LayerAttribution, LayerGradCam
 
     if layer is None:
@@ -33,7 +34,9 @@ def grad_cam(forward: Callable[[torch.Tensor], torch.Tensor], network: nn.Module
     count = len(targets) if targets is not None else 1
     batch = x.expand(count, *x.shape[1:]).clone()
     with torch.enable_grad():
-        attributions = LayerGradCam(forward, module).attribute(batch, target=targets, relu_attributions=True)
+        attributions = LayerGradCam(forward, module).attribute(batch, target=targets, relu_attributions=not absolute)
+        if absolute:
+            attributions = attributions.abs()
         heat = LayerAttribution.interpolate(attributions.detach().float(), size or tuple(x.shape[2:]), "bilinear")
     heat = heat[:, 0].clamp(min=0).cpu().numpy()  # (K, H, W)
     peak = heat.reshape(count, -1).max(1).reshape(count, 1, 1)

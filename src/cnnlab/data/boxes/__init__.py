@@ -15,8 +15,9 @@ FORMATS = {"voc": "a Pascal VOC folder (Annotations/ + JPEGImages/, or xml besid
            "coco": "a COCO detection JSON file",
            "via": "a VIA 2 project or region export (.json, rect regions)"}
 FILE_FORMATS = ("csv", "coco", "via")
+RESIZES = ("stretch", "letterbox")  # how an image goes into the network's square: see cnnlab.data.boxes.frame
 
-__all__ = ["FORMATS", "Box", "BoxSet", "BoxedImage", "check_box_spec", "read_boxes"]
+__all__ = ["FORMATS", "RESIZES", "Box", "BoxSet", "BoxedImage", "check_box_spec", "read_boxes"]
 
 
 def check_box_spec(spec: object, builtin: tuple[str, ...] = ()) -> None:

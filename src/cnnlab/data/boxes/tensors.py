@@ -1,5 +1,6 @@
-"""Boxed images as tensors: every image decoded as a person sees it, stretched to S x S, its boxes scaled with it
-to the unit square; and a built-in set (scikit-learn's digits pasted onto a canvas at known places)."""
+"""Boxed images as tensors: every image decoded as a person sees it, put into the S x S square (stretched or
+letterboxed, see frame.py), its boxes moved with it into the square's unit frame; and a built-in set
+(scikit-learn's digits pasted onto a canvas at known places)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ import torch
 from PIL import Image
 
 from cnnlab.data.boxes.core import BoxSet, upright_size
+from cnnlab.data.boxes.frame import fit_image, regions, to_frame
 from cnnlab.data.pixels import open_image
 from cnnlab.errors import DataError
 
 
 @dataclass
 class BoxData:
-    """images uint8 (N, C, S, S); targets float (N, M, 5): class index, x0, y0, x1, y1 in [0, 1] of the image
-    (rows of class -1 pad images with fewer than M boxes); sizes (N, 2) the images' own width and height."""
+    """images uint8 (N, C, S, S); targets float (N, M, 5): class index, x0, y0, x1, y1 in [0, 1] of the square
+    the network sees (rows of class -1 pad images with fewer than M boxes); sizes (N, 2) the images' own width
+    and height; resize how they went into the square (stretch or letterbox)."""
 
     images: torch.Tensor
     targets: torch.Tensor
     classes: list[str]
     paths: list[str]
     sizes: torch.Tensor
+    resize: str = "stretch"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -32,7 +36,12 @@ class BoxData:
     def subset(self, index) -> BoxData:
         index = torch.as_tensor(index, dtype=torch.long)
         return BoxData(self.images[index], self.targets[index], self.classes, [self.paths[i] for i in index.tolist()],
-                       self.sizes[index])
+                       self.sizes[index], self.resize)
+
+    @property
+    def regions(self) -> torch.Tensor:
+        """(N, 4) where each image lies in the square (x0, y0, x1, y1 in [0, 1]); (0, 0, 1, 1) when stretched."""
+        return regions(self.sizes, self.images.shape[-1], self.resize)
 
     @property
     def labels(self) -> torch.Tensor:
@@ -46,7 +55,7 @@ def largest_box(targets: torch.Tensor) -> torch.Tensor:
     return torch.where(targets[..., 0] >= 0, area, -1.0).argmax(1)
 
 
-def _decode(path, size: int, channels: str, stated) -> tuple[np.ndarray, tuple[int, int]]:
+def _decode(path, size: int, channels: str, stated, resize: str) -> tuple[np.ndarray, tuple[int, int]]:
     img = open_image(path, channels, side=size)  # upright, palette/alpha/GIF-as-.jpg handled
     own = img.size
     if stated is None or own != tuple(stated):
@@ -54,12 +63,13 @@ def _decode(path, size: int, channels: str, stated) -> tuple[np.ndarray, tuple[i
         if stated is not None and own != tuple(stated):
             raise DataError(f"{path} is {own[0]}x{own[1]} but its annotation says {stated[0]}x{stated[1]}; fix the "
                             "annotation's image size")
-    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR)), own
+    return np.asarray(fit_image(img, size, resize)), own
 
 
-def box_tensors(boxes: BoxSet, size: int, channels: str = "RGB", classes: list[str] | None = None) -> BoxData:
-    """Decode and resize every image of `boxes` (on a small thread pool); `classes` fixes the class order (a
-    trained model's): a box of another class is an error naming its image."""
+def box_tensors(boxes: BoxSet, size: int, channels: str = "RGB", classes: list[str] | None = None,
+                resize: str = "stretch") -> BoxData:
+    """Decode every image of `boxes` (on a small thread pool) into the `size` square, stretched or letterboxed;
+    `classes` fixes the class order (a trained model's): a box of another class is an error naming its image."""
     classes = list(classes or boxes.classes)
     index = {c: i for i, c in enumerate(classes)}
     for item in boxes.items:
@@ -68,16 +78,19 @@ def box_tensors(boxes: BoxSet, size: int, channels: str = "RGB", classes: list[s
             raise DataError(f"{item.path}: class {', '.join(map(repr, unknown))} is not one of the model's classes "
                             f"{classes}")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(lambda it: _decode(it.path, size, channels, it.size), boxes.items))
+        decoded = list(pool.map(lambda it: _decode(it.path, size, channels, it.size, resize), boxes.items))
+    sizes = torch.tensor([own for _, own in decoded]).reshape(-1, 2)
     most = max(len(item.boxes) for item in boxes.items)
     targets = torch.full((len(boxes), most, 5), -1.0)
-    for i, (item, (_, (width, height))) in enumerate(zip(boxes.items, decoded, strict=True)):
+    for i, (item, (width, height)) in enumerate(zip(boxes.items, sizes.tolist(), strict=True)):
         for j, b in enumerate(item.boxes):
             targets[i, j] = torch.tensor([index[b.label], b.x0 / width, b.y0 / height, b.x1 / width, b.y1 / height])
+    where = regions(sizes, size, resize)  # (N, 4): boxes go into the square as their images did
+    targets[..., 1:] = torch.where(targets[..., :1] >= 0, to_frame(targets[..., 1:], where[:, None]), targets[..., 1:])
     x = np.stack([d for d, _ in decoded])
     x = x[..., None] if x.ndim == 3 else x
     return BoxData(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), targets, classes,
-                   [str(item.path) for item in boxes.items], torch.tensor([own for _, own in decoded]))
+                   [str(item.path) for item in boxes.items], sizes, resize)
 
 
 def digit_canvas(size: int = 64, count: int = 600, digits: tuple[int, ...] = (0, 1, 2), seed: int = 0,
