@@ -69,3 +69,18 @@ def test_a_run_lacking_what_the_report_needs_keeps_its_plots(run, damage):
     with pytest.raises(RunFolderError):
         rebuild_report(run)
     assert snapshot(run.path) == before  # history.png and report.html as they were, no temporary files
+
+
+def test_the_report_shows_the_held_out_classes_and_their_verdict(run):
+    summary = json.loads((run.path / "summary.json").read_text())
+    rows = [{**r, "map@r": m, "recall@1": m} for r, m in zip(summary["retrieval"], (0.2, 0.6, 0.3), strict=True)]
+    rows[1]["embedding"] = "pretrained efficientnet_lite0 features (no training)"
+    from cnnlab.similarity.train import verdict
+
+    summary["holdout"] = {"classes": ["8", "9"], "queries": 10, "gallery": 40, "retrieval": rows,
+                          "verdict": f"on the held-out classes: {verdict(rows)}"}
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    rebuild_report(run)
+    page = (run.path / "report.html").read_text()
+    assert "Held-out classes, never trained on (8, 9)" in page
+    assert "on the held-out classes: fine-tuning made search worse than the pretrained features" in page

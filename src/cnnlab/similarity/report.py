@@ -95,6 +95,8 @@ def summary_facts(config: dict, summary: dict) -> list[dict]:
                                        f"({summary['status']})"},
         {"": "validation accuracy", "value": f"{summary['final_val_acc']:.2%} ({accuracy})"},
         *([{"": "verdict", "value": summary["verdict"]}] if summary.get("verdict") else []),
+        *([{"": "held-out classes", "value": summary["holdout"]["verdict"]}]
+          if (summary.get("holdout") or {}).get("verdict") else []),
         {"": "checkpoint used", "value": f"epoch {summary['best_epoch']} of {summary['epochs']}, the best by "
                                          f"{summary.get('selected_by', 'validation loss')}"},
     ]

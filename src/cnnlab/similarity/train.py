@@ -156,8 +156,12 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
     summary["verdict"] = verdict(rows)
     if held is not None:
         held_rows = compare_embedders(embedders, held.train, held.test)[0]
+        held_verdict = verdict(held_rows) and f"on the held-out classes: {verdict(held_rows)}"
         summary["holdout"] = {"classes": held.classes[len(held.classes) - cfg.holdout_classes:],
-                              "queries": len(held.test), "gallery": len(held.train), "retrieval": held_rows}
+                              "queries": len(held.test), "gallery": len(held.train), "retrieval": held_rows,
+                              "verdict": held_verdict}
+        if held_verdict:
+            run.log(held_verdict, style="bold yellow")
         run.log(f"held-out classes: Recall@1 {held_rows[-1]['recall@1']:.2%}, mAP@R {held_rows[-1]['map@r']:.3f} "
                 f"(raw pixels: {held_rows[0]['recall@1']:.2%}, {held_rows[0]['map@r']:.3f})", style="bold green")
     run.write_json("summary.json", summary)
