@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cnnlab.errors import ConfigError, IndexFolderError
-from cnnlab.serve import app as app_module
-from cnnlab.serve.app import create_app, public_sources
+from cnnlab.serve import uploads as uploads_module
+from cnnlab.serve.app import create_app
 from cnnlab.serve.cli import serve
 from cnnlab.serve.guard import request_host
+from cnnlab.serve.library import public_sources
 from tests.serve.test_app import LOCAL, TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +155,7 @@ def test_a_chunked_body_is_cut_off_once_over_the_limit(local):
 def test_decoding_is_bounded(index_dir, monkeypatch):
     app = create_app(index_dir[0], decode_slots=1)
     client = TestClient(app, base_url=LOCAL)
-    monkeypatch.setattr(app_module, "DECODE_WAIT_S", 0.01)
+    monkeypatch.setattr(uploads_module, "DECODE_WAIT_S", 0.01)
     slots = app.state.decoding
     assert slots.acquire(blocking=False)  # every decode slot taken (by requests still decoding)
     try:

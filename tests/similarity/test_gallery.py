@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.errors import DataError
 from cnnlab.similarity.gallery import decode_image
 
 
@@ -63,3 +64,25 @@ def test_broken_uploads_are_not_images(data):
 
     with pytest.raises(NotAnImageError):
         decode_image(data, 16)
+
+
+def test_a_crop_is_in_pixels_of_the_image_as_shown():
+    """Stored on its side with EXIF orientation 6: the crop's pixels are the upright image's."""
+    upright = Image.new("L", (400, 200), 0)
+    upright.paste(255, (200, 0, 400, 200))  # right half white
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # 200x400 on disk
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: upright again
+    data = encoded(stored, "JPEG", exif=exif.tobytes(), quality=95)
+    assert int(decode_image(data, 16, crop=(220, 10, 390, 190)).min()) > 240
+    assert int(decode_image(data, 16, crop=(10, 10, 180, 190)).max()) < 15
+    with pytest.raises(DataError, match="does not fit the upload of 400x200 pixels"):
+        decode_image(data, 16, crop=(0, 0, 200, 400))  # fits the stored 200x400, not what a person sees
+
+
+def test_a_large_jpeg_crop_is_decoded_at_reduced_size_but_keeps_its_detail():
+    big = Image.new("RGB", (4000, 3000), (255, 255, 255))
+    big.paste((255, 0, 0), (3000, 2000, 3400, 2400))  # a red square of 400 px
+    data = encoded(big, "JPEG", quality=90)
+    x = decode_image(data, 64, crop=(3000, 2000, 3400, 2400))
+    assert x.shape == (3, 64, 64) and int(x[0].float().mean()) > 230 and int(x[1].float().mean()) < 30

@@ -82,12 +82,16 @@ class _BodyTooLarge(Exception):
 
 class Guard:
     """ASGI middleware: 400 for a Host header not in `hosts` (None: any), 401 without the bearer `token`
-    (paths in `public` excepted), 413 for a body over `max_body` bytes."""
+    (paths in `public` excepted), 413 for a body over `max_body` bytes (over `limits[path]` for the paths it
+    names)."""
 
     def __init__(self, app: ASGIApp, *, hosts: frozenset[str] | None, token: str | None, max_body: int,
-                 public: Iterable[str] = ()) -> None:
+                 public: Iterable[str] = (), limits: dict[str, int] | None = None) -> None:
         self.app, self.hosts, self.token, self.max_body = app, hosts, token, max_body
-        self.public = frozenset(public)
+        self.public, self.limits = frozenset(public), dict(limits or {})
+
+    def body_limit(self, path: str) -> int:
+        return self.limits.get(path, self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -114,8 +118,8 @@ class Guard:
         if length is not None:
             if not length.strip().isdigit():
                 return 400, f"Content-Length {length!r} is not a number of bytes", {}
-            if int(length) > self.max_body:
-                return 413, f"the request body is over the limit of {self.max_body:,} bytes", {}
+            if int(length) > self.body_limit(path):
+                return 413, f"the request body is over the limit of {self.body_limit(path):,} bytes", {}
         return None
 
     def authorised(self, headers: dict[str, str]) -> bool:
@@ -126,13 +130,14 @@ class Guard:
         """Count the body as it arrives (chunked uploads have no Content-Length); once over the limit, stop
         reading, drop whatever the app answers to its cut-off body, and answer 413."""
         received, over, started = 0, False, False
+        limit = self.body_limit(scope["path"])
 
         async def counted() -> Message:
             nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     over = True
                     raise _BodyTooLarge
             return message
@@ -150,7 +155,7 @@ class Guard:
             if not over:
                 raise
         if over and not started:
-            await respond(send, 413, f"the request body is over the limit of {self.max_body:,} bytes", {})
+            await respond(send, 413, f"the request body is over the limit of {limit:,} bytes", {})
 
 
 async def respond(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:

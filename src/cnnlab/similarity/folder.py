@@ -1,13 +1,15 @@
 """An index folder on disk, written so that a crash at any moment leaves the old index or the new one.
 
     FOLDER/meta.json        what the index holds, which generation is current, each part's size and digest
-    FOLDER/gen-000002/      the parts: vectors.faiss, labels.npy, thumbs.npy, paths.json
+    FOLDER/gen-000002/      the parts: vectors.faiss, labels.npy, thumbs.npy, paths.json (and ids.npy)
     FOLDER/.cnnlab-lock     held while writing, so that two appends at once cannot lose one
 
 A write puts a whole new generation beside the current one, then switches to it by replacing meta.json
 (one atomic rename), then removes the generations it replaced. Before the rename readers see the old
 index, after it the new one; a crash leaves at most an unused generation, cleared by the next write.
 Format 1 folders (the parts beside meta.json) are still read; their first append moves them to a generation.
+Format 3 is format 2 plus ids.npy, the item ids, written once they differ from the row numbers (after a
+removal); an index whose ids are its row numbers is still written as format 2, which earlier cnnlab reads.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import BinaryIO
 
 from cnnlab.errors import IndexFolderError
 
-FORMAT = 2
+FORMAT = 3  # the newest this cnnlab writes and reads
 META = "meta.json"
 PARTS = ("vectors.faiss", "labels.npy", "thumbs.npy", "paths.json")
+IDS = "ids.npy"  # format 3 only
 LOCK = ".cnnlab-lock"
 GENERATION = re.compile(r"gen-(\d{6,12})")
 UNHASHED = ("thumbs.npy",)  # memory-mapped and possibly large: checked by size and header, not digest
@@ -65,12 +68,13 @@ def locate(folder: Path) -> Stored:
     version = meta.get("format")
     if version == 1:
         return Stored(folder, meta, "")
-    if version != FORMAT:
-        raise IndexFolderError(f"{folder} has index format {version!r}, this cnnlab reads 1 and {FORMAT}; "
+    if version not in (2, FORMAT):
+        raise IndexFolderError(f"{folder} has index format {version!r}, this cnnlab reads 1 to {FORMAT}; "
                                f"{REBUILD}, or use the cnnlab that made it")
     generation, files = meta.get("generation"), meta.get("files")
+    needed = (*PARTS, IDS) if version == FORMAT else PARTS
     if not isinstance(generation, str) or not GENERATION.fullmatch(generation) or not isinstance(files, dict) or any(
-            not isinstance(files.get(p), dict) for p in PARTS):
+            not isinstance(files.get(p), dict) for p in needed):
         raise IndexFolderError(f"{folder / META} does not name a valid generation and its parts; {REBUILD}")
     return Stored(folder, meta, generation)
 
@@ -98,7 +102,8 @@ def check_size(stored: Stored, part: str, size: int | None = None) -> None:
 
 def write_generation(folder: Path, parts: dict[str, Callable[[BinaryIO], None]], meta: dict, *,
                      expect: str | None = None) -> str:
-    """Write `parts` (name -> writer of its bytes) as a new generation and switch meta.json to it.
+    """Write `parts` (name -> writer of its bytes) as a new generation and switch meta.json to it: format 3
+    when the parts hold ids.npy, else format 2.
 
     `expect`: the generation the caller loaded (appending), refused if another process has switched the
     folder since; None: replace whatever is there. Returns the new generation's name."""
@@ -112,7 +117,8 @@ def write_generation(folder: Path, parts: dict[str, Callable[[BinaryIO], None]],
         generation = _new_generation(folder)
         files = {name: _write_part(generation / name, writer) for name, writer in parts.items()}
         _sync_dir(generation)
-        meta = {**meta, "format": FORMAT, "generation": generation.name, "files": files}
+        version = FORMAT if IDS in parts else 2
+        meta = {**meta, "format": version, "generation": generation.name, "files": files}
         tmp = folder / f".{META}.tmp"
         _write_part(tmp, lambda f: f.write(json.dumps(meta, indent=2).encode()))
         _replace(tmp, folder / META)  # the switch: before it the old index, after it the new one
@@ -126,7 +132,7 @@ def remove_stale(folder: Path, keep: str) -> None:
     folders. Only names cnnlab writes are removed; a folder holding anything else is left."""
     for entry in folder.iterdir():
         if entry.name != keep and GENERATION.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            for name in PARTS:
+            for name in (*PARTS, IDS):
                 _remove(entry / name)
             _remove(entry)  # left where it holds something else
     for name in PARTS:  # a format 1 folder's parts, now copied into a generation

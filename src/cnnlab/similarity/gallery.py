@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +67,15 @@ def load_gallery(source: str, *, data_dir: str | None = None, split: str = "all"
     return Gallery(torch.cat(images), labels, sources, list(splits.skipped), list(splits.classes))
 
 
-def decode_image(data: bytes | Path, size: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+def decode_image(data: bytes | Path, size: int, max_pixels: int = MAX_PIXELS,
+                 crop: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """An encoded image (bytes or a file) -> uint8 (C, size, size) as a person sees it (EXIF rotation,
     16-bit scaled, palette, alpha and CMYK converted; cnnlab.data.pixels.normalize), grayscale kept as 1
-    channel. JPEGs are decoded at reduced size when `size` allows.
+    channel. JPEGs are decoded at reduced size when `size` allows. `crop` (x0, y0, x1, y1), in pixels of
+    the image as a person sees it, takes that region only.
 
     NotAnImageError when nothing can decode it; ImageTooLargeError when it holds more than `max_pixels`
-    pixels (checked from the header, before decoding)."""
+    pixels (checked from the header, before decoding); DataError for a crop outside the image."""
     name = str(data) if isinstance(data, Path) else "the upload"
     try:
         img = Image.open(data if isinstance(data, Path) else io.BytesIO(data))
@@ -85,15 +88,50 @@ def decode_image(data: bytes | Path, size: int, max_pixels: int = MAX_PIXELS) ->
         if width * height > max_pixels:
             raise ImageTooLargeError(f"{name} has {width}x{height} = {width * height:,} pixels, over the limit of "
                                      f"{max_pixels:,} (a decompression bomb?)")
+        shown = upright_size(img)
+        if crop is not None:
+            check_crop(crop, *shown, name)
         try:
-            upright = normalize(img, side=size)
+            upright = normalize(img, side=size if crop is None else crop_side(size, crop, shown))
+            region = upright if crop is None else upright.crop(scaled_box(crop, shown, upright.size))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise NotAnImageError(f"{name} is damaged or not an image ({exc})") from exc
-        square = fit_square(upright, size)
+        square = fit_square(region, size)
         array = np.array(square)  # a writable copy
-        for step in (upright, square):  # give the decoded pixels back now, not at the next collection
+        for step in (upright, region, square):  # give the decoded pixels back now, not at the next collection
             if step is not img:
                 step.close()
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def upright_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image as a person sees it: swapped when its EXIF orientation turns it."""
+    try:
+        orientation = img.getexif().get(0x0112)
+    except (OSError, ValueError, SyntaxError):
+        orientation = None
+    return img.size[::-1] if orientation in (5, 6, 7, 8) else img.size
+
+
+def check_crop(crop: tuple[int, int, int, int], width: int, height: int, name: str = "the image") -> None:
+    """DataError unless `crop` (x0, y0, x1, y1) lies inside a width x height image with x0 < x1, y0 < y1."""
+    x0, y0, x1, y1 = crop
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise DataError(f"crop {x0},{y0},{x1},{y1} does not fit {name} of {width}x{height} pixels: give x0,y0,x1,y1 "
+                        f"with 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height} (pixels of the image as shown, "
+                        "EXIF rotation applied)")
+
+
+def crop_side(size: int, crop: tuple[int, int, int, int], shown: tuple[int, int]) -> int:
+    """The smallest image side to decode at (JPEG draft) for the crop's shorter side to stay >= `size`."""
+    short = min(crop[2] - crop[0], crop[3] - crop[1])
+    return min(min(shown), math.ceil(size * min(shown) / short))
+
+
+def scaled_box(crop: tuple[int, int, int, int], shown: tuple[int, int], decoded: tuple[int, int]) -> tuple:
+    """The crop in pixels of the decoded image (smaller than `shown` after a reduced-size decode)."""
+    sx, sy = decoded[0] / shown[0], decoded[1] / shown[1]
+    x0, y0 = math.floor(crop[0] * sx), math.floor(crop[1] * sy)
+    return x0, y0, max(x0 + 1, math.ceil(crop[2] * sx)), max(y0 + 1, math.ceil(crop[3] * sy))

@@ -2,8 +2,12 @@
 the reference of the model that made the vectors.
 
 Parts: vectors.faiss, labels.npy (int64, -1 = unlabelled), paths.json, thumbs.npy (uint8 (N, T, T, C)),
-described by meta.json; how they are laid out and replaced without ever leaving a broken folder is
-cnnlab.similarity.folder's. Ids are row numbers 0..N-1.
+and ids.npy once an item has been removed, described by meta.json; how they are laid out and replaced
+without ever leaving a broken folder is cnnlab.similarity.folder's.
+
+Every item has an id that stays its own: ids increase in row order, new items take the next id after the
+largest ever given (meta.json's next_id), and a removed item's id is never given again. Until the first
+removal the ids are the row numbers 0..N-1 (and no ids.npy is written). faiss itself numbers rows.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import faiss
 import numpy as np
 import torch
 
-from cnnlab.data.images import convert_channels, resize
 from cnnlab.errors import IndexFolderError
-from cnnlab.similarity.folder import REBUILD, Stored, check_size, locate, read_part, write_generation
+from cnnlab.similarity.folder import IDS, REBUILD, Stored, check_size, locate, read_part, write_generation
+from cnnlab.similarity.index_check import check_ids, check_meta, check_parts
+from cnnlab.similarity.thumbs import ThumbRows, fit_thumbs, write_thumbs
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 AUTO_EXACT_LIMIT = 100_000  # `auto` searches exactly below this many vectors, with HNSW above
-THUMB_SIZE = 96  # largest thumbnail side kept in the index
+MAX_ID = 2**62  # item ids stay below this
 
 
 @dataclass
@@ -71,11 +76,23 @@ class EmbeddingIndex:
     """Unit vectors searched by inner product, with what each vector came from."""
 
     def __init__(self, index: faiss.Index, embedder: dict, classes: list[str], labels: np.ndarray,
-                 paths: list[str | None], thumbs: np.ndarray, read_size: int | None = None) -> None:
+                 paths: list[str | None], thumbs: np.ndarray | ThumbRows, read_size: int | None = None, *,
+                 ids: np.ndarray | None = None, next_id: int | None = None) -> None:
         self.index, self.embedder, self.classes = index, embedder, classes
         self.read_size = read_size  # side the gallery images were read at before embedding; queries match it
         self.labels, self.paths, self.thumbs = labels, paths, thumbs
+        self.ids = np.arange(len(labels), dtype=np.int64) if ids is None else ids  # (N,) int64, increasing
+        self.next_id = len(labels) if next_id is None else next_id  # the id the next new item gets
         self._origin: tuple[Path, str] | None = None  # (folder, generation) it was loaded from or saved to
+
+    def with_parts(self, index: faiss.Index, classes: list[str], labels: np.ndarray, paths: list[str | None],
+                   thumbs: np.ndarray | ThumbRows, ids: np.ndarray, next_id: int) -> EmbeddingIndex:
+        """A new index of the same model and folder (a save checks that the folder has not changed since this
+        one was read) holding the parts given; this one is left as it is."""
+        new = EmbeddingIndex(index, self.embedder, classes, labels, paths, thumbs, self.read_size, ids=ids,
+                             next_id=next_id)
+        new._origin = self._origin
+        return new
 
     @classmethod
     def create(cls, dim: int, embedder: dict, *, kind: str = "auto", n_expected: int = 0,
@@ -99,7 +116,7 @@ class EmbeddingIndex:
         """Append vectors (N, dim) float32 with each one's class name (or None), source and image
         (uint8 (N, C, H, W), kept as a thumbnail). New class names are numbered in the order of `classes`,
         then in order of appearance."""
-        vectors = self._check_vectors(vectors)
+        vectors = self.check_vectors(vectors)
         if not (len(vectors) == len(labels) == len(paths) == len(images)):
             raise ValueError("vectors, labels, paths and images must have the same length")
         if not self.index.is_trained:
@@ -108,58 +125,59 @@ class EmbeddingIndex:
         for name in [*classes, *labels]:
             if name is not None and name not in self.classes:
                 self.classes.append(name)
-        ids = [self.classes.index(n) if n is not None else -1 for n in labels]
-        self.labels = np.concatenate([self.labels, np.array(ids, np.int64)])
+        numbers = [self.classes.index(n) if n is not None else -1 for n in labels]
+        self.labels = np.concatenate([self.labels, np.array(numbers, np.int64)])
         self.paths = self.paths + list(paths)
-        self.thumbs = self._add_thumbs(images)
+        new = fit_thumbs(images, self.thumbs)
+        self.thumbs = new if len(self.thumbs) == 0 else np.concatenate([self.thumbs, new])
+        self.ids = np.concatenate([self.ids, np.arange(self.next_id, self.next_id + len(vectors), dtype=np.int64)])
+        self.next_id += len(vectors)
 
-    def _add_thumbs(self, images: torch.Tensor) -> np.ndarray:
-        if len(self.thumbs) == 0:
-            side, channels = min(images.shape[-1], THUMB_SIZE), images.shape[1]
-        else:
-            side, channels = self.thumbs.shape[1], self.thumbs.shape[3]
-        small = convert_channels(resize(images, side) if images.shape[-1] != side else images, channels)
-        new = small.permute(0, 2, 3, 1).contiguous().numpy()  # (N, T, T, C)
-        return new if len(self.thumbs) == 0 else np.concatenate([self.thumbs, new])
+    @property
+    def ids_are_rows(self) -> bool:
+        """Whether every id is its row number (no item was ever removed)."""
+        return self.next_id == len(self) and (len(self) == 0 or int(self.ids[-1]) == len(self) - 1)
 
-    def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:
+    def row_of(self, item_id: int) -> int | None:
+        """The row of item `item_id`, or None when the index does not hold it (never did, or it was removed)."""
+        if not 0 <= item_id < min(self.next_id, MAX_ID):
+            return None
+        row = int(np.searchsorted(self.ids, item_id))
+        return row if row < len(self.ids) and int(self.ids[row]) == item_id else None
+
+    def check_vectors(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise IndexFolderError(f"vectors of shape {tuple(vectors.shape)} do not fit this index of "
                                    f"{self.dim}-dimensional vectors (made by {describe_embedder(self.embedder)})")
         return vectors
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and ids (Q, k) of the k nearest vectors, best first."""
-        vectors = self._check_vectors(vectors)
+    def search(self, vectors: np.ndarray, k: int, *, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and rows (Q, k) of the k nearest vectors, best first; with `rows`, among those rows only (row
+        -1 fills the places of neighbours not found)."""
+        vectors = self.check_vectors(vectors)
         if len(self) == 0:
             raise IndexFolderError("the index is empty; add images with `cnnlab similarity index ... --append`")
         if not 1 <= k <= len(self):
             raise IndexFolderError(f"k={k} but the gallery holds {len(self)} images; ask for 1 to {len(self)}")
-        # Search effort set on the index rather than passed as `params`: another library in the process (e.g.
-        # pytorch-metric-learning through faiss.contrib.torch_utils) may replace faiss's search with one that
-        # takes no `params`. Queries are one at a time (the service holds a lock), so this is not shared.
-        if self.kind == "hnsw":
-            self.index.hnsw.efSearch = max(64, 2 * k)
-        elif self.kind == "ivf":
-            self.index.nprobe = min(self.index.nlist, max(16, self.index.nlist // 8))
-        scores, ids = self.index.search(vectors, k)
-        return scores, ids
+        return faiss_search(self.index, vectors, k, rows)
 
     def neighbours(self, vectors: np.ndarray, k: int) -> list[list[Neighbour]]:
         scores, ids = self.search(vectors, k)
         return [[self.item(int(i), float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
                 for row_s, row_i in zip(scores, ids, strict=True)]
 
-    def item(self, i: int, score: float = float("nan")) -> Neighbour:
-        label = int(self.labels[i])
-        return Neighbour(i, score, self.classes[label] if label >= 0 else None, self.paths[i])
+    def item(self, row: int, score: float = float("nan")) -> Neighbour:
+        """The item in row `row` (its id, class name and source)."""
+        label = int(self.labels[row])
+        return Neighbour(int(self.ids[row]), score, self.classes[label] if label >= 0 else None, self.paths[row])
 
-    def thumbnail(self, i: int) -> np.ndarray:
-        """uint8 (T, T, C) of gallery item i; IndexFolderError for an id outside the gallery."""
-        if not 0 <= i < len(self):
-            raise IndexFolderError(f"no gallery item {i}; ids run from 0 to {len(self) - 1}")
-        return self.thumbs[i]
+    def thumbnail(self, item_id: int) -> np.ndarray:
+        """uint8 (T, T, C) of item `item_id`; IndexFolderError for an id the gallery does not hold."""
+        row = self.row_of(item_id)
+        if row is None:
+            raise IndexFolderError(f"no gallery item {item_id}; the gallery holds {len(self)} items")
+        return self.thumbs[row]
 
     # --- the folder (layout and crash safety in cnnlab.similarity.folder) -------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -172,11 +190,16 @@ class EmbeddingIndex:
         parts = {
             "vectors.faiss": lambda f: f.write(faiss.serialize_index(self.index)),
             "labels.npy": lambda f: np.save(f, np.asarray(self.labels, np.int64), allow_pickle=False),
-            "thumbs.npy": lambda f: np.save(f, np.asarray(self.thumbs, np.uint8), allow_pickle=False),
+            "thumbs.npy": lambda f: write_thumbs(f, self.thumbs),
             "paths.json": lambda f: f.write(json.dumps(self.paths).encode()),
         }
+        if not self.ids_are_rows:
+            meta["next_id"] = self.next_id
+            parts[IDS] = lambda f: np.save(f, np.asarray(self.ids, np.int64), allow_pickle=False)
         generation = write_generation(folder, parts, meta, expect=self._origin[1] if same_folder else None)
         self._origin = (folder.resolve(), generation)
+        if isinstance(self.thumbs, ThumbRows):  # written out: read from the file from now on, not kept in memory
+            self.thumbs = np.load(folder / generation / "thumbs.npy", mmap_mode="r", allow_pickle=False)
         return folder
 
     @classmethod
@@ -202,64 +225,42 @@ class EmbeddingIndex:
             paths = json.loads(read_part(stored, "paths.json"))
             check_size(stored, "thumbs.npy")
             thumbs = np.load(stored.path("thumbs.npy"), mmap_mode="r", allow_pickle=False)
+            ids = np.load(io.BytesIO(read_part(stored, IDS)), allow_pickle=False) if IDS in meta.get("files", {}) \
+                else None
         except FileNotFoundError:
             raise
         except (OSError, ValueError, RuntimeError, EOFError, MemoryError) as exc:
             raise IndexFolderError(f"index folder {stored.folder} is corrupt ({type(exc).__name__}: "
                                    f"{str(exc)[:200]}); {REBUILD}") from exc
         check_parts(stored.folder, meta, index, labels, paths, thumbs)
+        if ids is not None:
+            check_ids(stored.folder, meta, ids)
         loaded = cls(index, meta["embedder"], list(meta["classes"]), labels.astype(np.int64), paths, thumbs,
-                     meta.get("read_size"))
+                     meta.get("read_size"), ids=None if ids is None else ids.astype(np.int64),
+                     next_id=meta.get("next_id", meta["count"]))
         loaded._origin = (stored.folder.resolve(), stored.generation)
         return loaded
 
 
-def check_meta(stored: Stored) -> dict:
-    """meta.json's fields, checked for type and range before anything relies on them."""
-    meta, where = stored.meta, stored.folder / "meta.json"
-
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            raise IndexFolderError(f"{where} is damaged: {what}; {REBUILD}")
-
-    need(_is_int(meta.get("count")) and meta["count"] >= 0, "no item count")
-    need(_is_int(meta.get("dim")) and meta["dim"] >= 1, "no vector size")
-    classes, ref = meta.get("classes"), meta.get("embedder")
-    need(isinstance(classes, list) and all(isinstance(c, str) for c in classes), "the class names are not a list")
-    need(isinstance(ref, dict) and isinstance(ref.get("kind"), str), "no embedder")
-    if ref["kind"] == "pixels":
-        need(ref.get("channels") in (1, 3) and _is_int(ref.get("image_size")) and 1 <= ref["image_size"] <= 4096,
-             "a pixel embedder without its channels and image size")
-    if ref["kind"] == "run":
-        need(isinstance(ref.get("run"), str) and isinstance(ref.get("checkpoint"), str),
-             "a run embedder without its run folder and checkpoint digest")
-    read_size = meta.get("read_size")
-    need(read_size is None or (_is_int(read_size) and 1 <= read_size <= 4096), "a read size outside 1..4096")
-    return meta
-
-
-def check_parts(folder: Path, meta: dict, index: faiss.Index, labels: np.ndarray, paths: object,
-                thumbs: np.ndarray) -> None:
-    """The parts agree with meta.json and with each other, with the shapes and types readers expect."""
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            raise IndexFolderError(f"index folder {folder} is corrupt: {what}; {REBUILD}")
-
-    need(labels.ndim == 1 and labels.dtype.kind in "iu", "labels.npy is not a list of class numbers")
-    need(labels.size == 0 or (int(labels.min()) >= -1 and int(labels.max()) < len(meta["classes"])),
-         "labels.npy names classes meta.json does not have")
-    need(isinstance(paths, list) and all(p is None or isinstance(p, str) for p in paths),
-         "paths.json is not a list of sources")
-    need(thumbs.ndim == 4 and thumbs.dtype == np.uint8 and thumbs.shape[3] in (1, 3),
-         "thumbs.npy is not uint8 (N, T, T, 1 or 3)")
-    counts = {"vectors": index.ntotal, "labels": len(labels), "thumbnails": len(thumbs), "paths": len(paths),
-              "meta.json": meta["count"]}
-    need(len(set(counts.values())) == 1, f"its parts disagree on the number of items ({counts})")
-    need(index.d == meta["dim"], f"vectors.faiss holds {index.d}-d vectors where meta.json says {meta['dim']}")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def faiss_search(index: faiss.Index, vectors: np.ndarray, k: int,
+                 rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """faiss's search with its effort (and the rows to search among) passed per call: nothing is set on the
+    index, which searches running side by side share. The SWIG method is called directly because another
+    library in the process (pytorch-metric-learning, through faiss.contrib.torch_utils) may replace
+    `index.search` with one that takes no parameters."""
+    kind = kind_of(index)
+    if kind == "hnsw":
+        params = faiss.SearchParametersHNSW(efSearch=max(64, 2 * k))
+    elif kind == "ivf":
+        params = faiss.SearchParametersIVF(nprobe=min(index.nlist, max(16, index.nlist // 8)))
+    else:
+        params = faiss.SearchParameters()
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, np.int64)) if rows is not None else None
+    if selector is not None:
+        params.sel = selector  # held by `selector` until the search is done
+    scores, found = np.empty((len(vectors), k), np.float32), np.empty((len(vectors), k), np.int64)  # (Q, k)
+    index.search_c(len(vectors), faiss.swig_ptr(vectors), k, faiss.swig_ptr(scores), faiss.swig_ptr(found), params)
+    return scores, found
 
 
 def describe_embedder(ref: dict, *, public: bool = False) -> str:
