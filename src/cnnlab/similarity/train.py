@@ -196,9 +196,10 @@ def loss_words(cfg: SimilarityConfig) -> str:
 def verdict(rows: list[dict]) -> str:
     """A warning when the trained embedding (the last row) finds no more than raw pixels (the first) do, by
     mAP@R or Recall@1 on the test images; '' when it beats them."""
-    pixels, start, mine = rows[0], rows[1], rows[-1]
+    pixels, mine = rows[0], rows[-1]
+    start = rows[1] if len(rows) > 2 else {}  # the starting point, when the table has one
     worse = [m for m in ("map@r", "recall@1") if mine[m] <= pixels[m]]
-    if not worse and start["embedding"].startswith("pretrained") and mine["map@r"] < start["map@r"]:
+    if not worse and start.get("embedding", "").startswith("pretrained") and mine["map@r"] < start["map@r"]:
         return (f"fine-tuning made search worse than the pretrained features it started from (mAP@R "
                 f"{mine['map@r']:.3f} vs {start['map@r']:.3f}): index with them directly (cnnlab similarity index "
                 "pretrained ...), or train longer with a lower --lr")
