@@ -23,7 +23,7 @@ import torch
 
 from bench.classify_cpu import machine
 from cnnlab.classify.config import ClassifyConfig, recipe_fit, recipe_values
-from cnnlab.classify.train import classification_step, prepare
+from cnnlab.classify.training import classification_step, prepare
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.images import DataSplits, ImageData

@@ -24,7 +24,7 @@ import torch
 
 from bench.classify_cpu import machine
 from cnnlab.generate.config import OPTIMIZER_PRESETS, GanConfig
-from cnnlab.generate.train import GanTrainer, train_gan
+from cnnlab.generate.training import GanTrainer, train_gan
 
 OUT = Path(__file__).parent / "out"
 IMAGES = Path(__file__).parent.parent / "docs" / "img"

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from cnnlab.localize.config import LocalizeConfig
-from cnnlab.localize.train import train_localizer
+from cnnlab.localize.training import train_localizer
 
 OUT = Path(__file__).parent / "out"
 RUNS = {"species": {"label": "species"}, "breed": {"label": "breed"}, "detect": {"head": "detect"}}

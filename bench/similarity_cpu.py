@@ -29,7 +29,7 @@ from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.embed import run_embedder
 from cnnlab.similarity.evaluate import evaluate_runs
 from cnnlab.similarity.index import EmbeddingIndex
-from cnnlab.similarity.train import train_similarity
+from cnnlab.similarity.training import train_similarity
 from cnnlab.train import FitConfig
 
 OUT = Path(__file__).parent / "out"

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from bench.classify_cpu import machine
 from cnnlab.classify.config import ClassifyConfig, recipe_fit, recipe_values
-from cnnlab.classify.train import fit_to_data, train_classifier
+from cnnlab.classify.training import fit_to_data, train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.images import channel_stats

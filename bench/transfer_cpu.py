@@ -23,7 +23,7 @@ from cnnlab.classify.config import (
     ClassifyConfig,
     transfer_phases,
 )
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.datasets import DataConfig
 from cnnlab.train import FitConfig
 

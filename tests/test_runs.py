@@ -5,14 +5,14 @@ import json
 import pytest
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.data.config import DataConfig
 from cnnlab.generate.config import GanConfig
-from cnnlab.generate.train import train_gan
-from cnnlab.segment.train import SegmentConfig, train_unet
+from cnnlab.generate.training import train_gan
+from cnnlab.segment.training import SegmentConfig, train_unet
 from cnnlab.similarity.config import SimilarityConfig
-from cnnlab.similarity.train import train_similarity
+from cnnlab.similarity.training import train_similarity
 from cnnlab.train.config import FitConfig
 from tests.cli import run_cli
 

@@ -1,9 +1,13 @@
-"""cnnlab: a convolutional-network vision lab (classify, search, generate, segment)."""
+"""cnnlab: a convolutional-network vision lab (classify, search, generate, segment, localize).
+
+From Python: `cnnlab.classify.train(data="digits", epochs=5)` (and segment, localize, similarity, generate) returns
+a Run; `cnnlab.open_run(PATH)` opens one; `cnnlab.load(RUN_OR_EXPORT).predict(images)` predicts."""
 
 from cnnlab.errors import CnnlabError
 
 __version__ = "0.1.0"
-__all__ = ["CnnlabError", "__version__", "load"]
+__all__ = ["CnnlabError", "__version__", "load", "open_run"]
+TASKS = ("classify", "segment", "localize", "similarity", "generate")
 
 
 def load(path, *, device: str = "auto"):
@@ -12,3 +16,19 @@ def load(path, *, device: str = "auto"):
     from cnnlab.api import load as load_model
 
     return load_model(path, device=device)
+
+
+def open_run(path):
+    """The Run of a run folder: summary, history, paths, .plot(), .load(); shown inline in Jupyter."""
+    from cnnlab.runview import Run
+
+    return Run(path)
+
+
+def __getattr__(name: str):
+    """`cnnlab.classify` and the other task rooms without importing them first (each is imported on use)."""
+    if name in TASKS:
+        from importlib import import_module
+
+        return import_module(f"cnnlab.{name}")
+    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from PIL import Image
 from cnnlab.classify.compare import compare_runs
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.evaluate import load_classifier, predict_images
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import DataError

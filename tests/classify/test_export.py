@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.train import FitConfig

@@ -7,7 +7,7 @@ import numpy as np
 
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.interpret import confused_pairs
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.datasets import DataConfig
 from cnnlab.train import FitConfig
 from tests.cli import cnnlab

@@ -1,7 +1,7 @@
 """`cnnlab report` reads everything before it replaces anything: a damaged run keeps its plots."""
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.datasets import DataConfig
 from cnnlab.train import FitConfig
 from tests.cli import run_cli

@@ -4,7 +4,7 @@ import json
 import shutil
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.datasets import DataConfig
 from cnnlab.train import FitConfig
 from tests.cli import run_cli

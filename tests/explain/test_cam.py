@@ -44,7 +44,7 @@ def placed_digits(tmp_path_factory):
 def digits_run(placed_digits, tmp_path_factory):
     """The baseline CNN (two convolutions) trained on the placed digits (10-30 s on two busy cores)."""
     from cnnlab.classify.config import ClassifyConfig
-    from cnnlab.classify.train import train_classifier
+    from cnnlab.classify.training import train_classifier
     from cnnlab.data.config import DataConfig
     from cnnlab.train import FitConfig
 

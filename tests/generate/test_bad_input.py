@@ -11,7 +11,7 @@ from PIL import Image
 
 from cnnlab.data.augment import AugmentConfig
 from cnnlab.generate.config import GanConfig
-from cnnlab.generate.train import train_gan
+from cnnlab.generate.training import train_gan
 from tests.cli import cnnlab, fake_run, run_cli
 
 LATENT = 16  # the test run's latent size

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cnnlab.localize.config import LocalizeConfig
-from cnnlab.localize.train import train_localizer
+from cnnlab.localize.training import train_localizer
 from tests.localize.formats import write_shapes
 
 

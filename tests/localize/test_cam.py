@@ -84,7 +84,7 @@ def test_bad_input_is_our_error(shapes_run, tmp_path, capsys):
 
 def test_the_grid_detector_is_explained_too(tmp_path, one_thread, capsys):
     from cnnlab.localize.config import LocalizeConfig
-    from cnnlab.localize.train import train_localizer
+    from cnnlab.localize.training import train_localizer
     from tests.localize.formats import write_shapes
 
     path = write_shapes(tmp_path / "data", 40)

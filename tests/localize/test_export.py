@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cnnlab.localize.config import LocalizeConfig
-from cnnlab.localize.train import train_localizer
+from cnnlab.localize.training import train_localizer
 from tests.cli import cnnlab
 from tests.exports import break_onnx_exports, image_folder
 from tests.exports import one_thread as _one_thread

@@ -114,7 +114,7 @@ def test_a_config_without_resize_is_a_run_from_before_and_stretches(capsys):
 
 def test_a_run_from_before_resize_evaluates_predicts_and_resumes_as_it_did(tmp_path):
     from cnnlab.localize.predict import evaluate_run, load_model
-    from cnnlab.localize.train import train_localizer
+    from cnnlab.localize.training import train_localizer
     from tests.localize.formats import write_shapes
 
     path = write_shapes(tmp_path / "data", 40)

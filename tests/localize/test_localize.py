@@ -10,7 +10,7 @@ from PIL import Image
 from cnnlab.data.boxes.augment import BoxAugment, augment_boxes
 from cnnlab.localize.config import LocalizeConfig
 from cnnlab.localize.metrics import average_precision, mean_average_precision, paired_iou
-from cnnlab.localize.train import train_localizer
+from cnnlab.localize.training import train_localizer
 from tests.cli import cnnlab
 from tests.conftest import shared_path
 from tests.localize.formats import canvas, write_csv

@@ -6,7 +6,7 @@ from cnnlab.data.config import DataConfig
 from cnnlab.data.datasets import load_dataset
 from cnnlab.models.fast import Whitening
 from cnnlab.similarity.config import SimilarityConfig
-from cnnlab.similarity.train import build_network
+from cnnlab.similarity.training import build_network
 
 
 def whitening(model) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab.segment.train import SegmentConfig, train_unet
+from cnnlab.segment.training import SegmentConfig, train_unet
 from tests.cli import cnnlab, fake_run, run_cli
 
 

@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from cnnlab.segment.model import create_unet
-from cnnlab.segment.train import finalize_metrics, load_mask_data, mask_loader, segmentation_step
+from cnnlab.segment.training import finalize_metrics, load_mask_data, mask_loader, segmentation_step
 from cnnlab.train import FitConfig, PhaseConfig, fit
 from tests.train.test_distributed import GlobalBatches, free_port
 

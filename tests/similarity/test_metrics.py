@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cnnlab.similarity.metrics import retrieval_scores
-from cnnlab.similarity.train import verdict
+from cnnlab.similarity.training import verdict
 
 
 def embeddings(seed: int, n: int = 300, classes: int = 6, dim: int = 16, noise: float = 1.0):

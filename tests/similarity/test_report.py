@@ -9,7 +9,7 @@ from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import RunFolderError
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.report import is_similarity_run, rebuild_report
-from cnnlab.similarity.train import train_similarity
+from cnnlab.similarity.training import train_similarity
 from cnnlab.train import FitConfig, RunDir
 from cnnlab.train.run import MARKER
 
@@ -75,7 +75,7 @@ def test_the_report_shows_the_held_out_classes_and_their_verdict(run):
     summary = json.loads((run.path / "summary.json").read_text())
     rows = [{**r, "map@r": m, "recall@1": m} for r, m in zip(summary["retrieval"], (0.2, 0.6, 0.3), strict=True)]
     rows[1]["embedding"] = "pretrained efficientnet_lite0 features (no training)"
-    from cnnlab.similarity.train import verdict
+    from cnnlab.similarity.training import verdict
 
     summary["holdout"] = {"classes": ["8", "9"], "queries": 10, "gallery": 40, "retrieval": rows,
                           "verdict": f"on the held-out classes: {verdict(rows)}"}

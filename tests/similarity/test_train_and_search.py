@@ -13,7 +13,7 @@ from cnnlab.similarity.embed import load_run_network
 from cnnlab.similarity.gallery import decode_image
 from cnnlab.similarity.pairs import make_pairs
 from cnnlab.similarity.search import Searcher, build_index
-from cnnlab.similarity.train import train_similarity
+from cnnlab.similarity.training import train_similarity
 from cnnlab.train import FitConfig
 from cnnlab.train.checkpoint import load_checkpoint
 from tests.cli import run_cli
@@ -34,7 +34,7 @@ def metric_run(tmp_path_factory):
 
 def test_siamese_training_moves_same_class_scores_above_different(tmp_path):
     from cnnlab.data.datasets import load_dataset
-    from cnnlab.similarity.train import build_network
+    from cnnlab.similarity.training import build_network
 
     test = load_dataset(DIGITS).test
     a, b, target = make_pairs(test.labels, 600, torch.Generator().manual_seed(5))

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from cnnlab.classify.train import classification_step
+from cnnlab.classify.training import classification_step
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.models import create_model

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import RunFolderError, TrainingDiverged

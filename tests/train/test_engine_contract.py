@@ -30,8 +30,8 @@ def check_format(run, task: str) -> dict:
 
 
 def test_classifier_and_gan_checkpoints_share_one_format(tmp_path):
-    from cnnlab.classify.train import train_classifier
-    from cnnlab.generate.train import train_gan
+    from cnnlab.classify.training import train_classifier
+    from cnnlab.generate.training import train_gan
 
     train_classifier(small_config(tmp_path, epochs=2))
     ckpt = check_format(tmp_path / "classify" / "run", "classify")
@@ -96,8 +96,8 @@ def test_tensorboard_gets_every_epoch_and_the_gan_samples(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from cnnlab.classify.train import train_classifier
-    from cnnlab.generate.train import train_gan
+    from cnnlab.classify.training import train_classifier
+    from cnnlab.generate.training import train_gan
 
     train_classifier(small_config(tmp_path, epochs=2, tensorboard=True))
     events = EventAccumulator(str(tmp_path / "classify/run/tensorboard")).Reload()
@@ -122,7 +122,7 @@ def test_tensorboard_asked_for_without_the_package_is_a_clear_error(monkeypatch)
 
 def test_config_json_names_its_task_and_version_and_another_task_reads_it_as_such(tmp_path):
     from cnnlab.classify.config import ClassifyConfig
-    from cnnlab.classify.train import train_classifier
+    from cnnlab.classify.training import train_classifier
     from cnnlab.generate.config import GanConfig
     from cnnlab.similarity.config import SimilarityConfig
 

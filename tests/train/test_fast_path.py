@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cnnlab.classify.config import RECIPES, ClassifyConfig, recipe_fit, recipe_values
-from cnnlab.classify.train import classification_step, train_classifier
+from cnnlab.classify.training import classification_step, train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig
 from cnnlab.data.images import ImageData

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from cnnlab.classify.config import ClassifyConfig, transfer_phases
-from cnnlab.classify.train import classification_step, prepare, train_classifier
+from cnnlab.classify.training import classification_step, prepare, train_classifier
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader

@@ -73,7 +73,7 @@ def train(
 
     Data-parallel on several GPUs (or CPU processes): torchrun --nproc_per_node=N -m cnnlab classify train ...
     """
-    from cnnlab.classify.train import train_classifier
+    from cnnlab.classify.training import train_classifier
 
     opts = dict(train_options)
     r = recipe_values(recipe, {"model": model, "augment": augment, **{k: opts.pop(k) for k in RECIPE_FIT}})
@@ -101,7 +101,7 @@ def quickstart(runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/cl
     The digits are upscaled from 8x8 to the seed's 32x32, lightly augmented (rotation, zoom, shift) and
     trained with Adam and a cosine schedule; about 15 s on 2 CPU cores. Replaces an earlier quickstart run.
     """
-    from cnnlab.classify.train import train_classifier
+    from cnnlab.classify.training import train_classifier
 
     cfg = ClassifyConfig(data=DataConfig("digits", image_size=32), model="baseline-cnn",
                          augment=parse_augment("rotation=10,zoom=0.1,shift=0.1"),

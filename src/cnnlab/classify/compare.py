@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from cnnlab.classify.config import ClassifyConfig
-from cnnlab.classify.train import train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.console import console
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.errors import RunFolderError

@@ -1,1 +1,15 @@
 """Image generation: the seed's DCGAN networks, GAN training, latent inversion and interpolation, GAN health."""
+
+
+def train(**options):
+    """Train a DCGAN from Python; returns the Run (summary, history, paths, .plot(), .load()).
+
+    The keywords are `cnnlab generate train`'s options with underscores (see its --help), e.g.
+
+        cnnlab.generate.train(data="cifar10:cat", image_size=32, epochs=5)
+
+    They go through the command line's own parser, so the checks, defaults and messages are the same; an
+    unknown keyword raises CnnlabError naming the options there are."""
+    from cnnlab.pycall import run_command
+
+    return run_command("generate", "train", options)

@@ -49,7 +49,7 @@ def train(
 ) -> None:
     """Train the seed's DCGAN; sample grids per epoch, curves, health scores and report.html in the run folder."""
     from cnnlab.generate.config import OPTIMIZER_PRESETS, SEED_AUGMENT, GanConfig
-    from cnnlab.generate.train import train_gan
+    from cnnlab.generate.training import train_gan
 
     check_choice("preset", preset, OPTIMIZER_PRESETS)
     if data is None:
@@ -104,7 +104,7 @@ def sample(run: str = typer.Argument(..., help="a GAN run folder"),
     import torch
 
     from cnnlab.generate.latent import load_generator, render
-    from cnnlab.generate.train import save_sample_grid
+    from cnnlab.generate.training import save_sample_grid
     from cnnlab.train import resolve_device
 
     if isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
@@ -153,7 +153,7 @@ def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., 
     import torch
 
     from cnnlab.generate import latent as L
-    from cnnlab.generate.train import save_grid
+    from cnnlab.generate.training import save_grid
     from cnnlab.train import resolve_device
     from cnnlab.train.checkpoint import save_atomic
 
@@ -193,7 +193,7 @@ def interpolate(run: str = typer.Argument(...),
     import torch
 
     from cnnlab.generate import latent as L
-    from cnnlab.generate.train import save_grid
+    from cnnlab.generate.training import save_grid
     from cnnlab.train import resolve_device
 
     check_number("steps", steps, low=2, high=L.MAX_INTERPOLATION_STEPS, integer=True)

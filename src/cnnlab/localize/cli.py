@@ -39,7 +39,7 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
     """Train a localizer (class + box) or a grid detector into runs/localize/NAME."""
     from cnnlab.data.boxes.augment import NO_AUGMENT, BoxAugment
     from cnnlab.localize.config import LocalizeConfig
-    from cnnlab.localize.train import train_localizer
+    from cnnlab.localize.training import train_localizer
 
     cfg = LocalizeConfig(data, label, attribute, head, model, pretrained, weights, image_size, resize, box_loss,
                          cls_weight, box_weight, BoxAugment() if augment else NO_AUGMENT, val_fraction, test_fraction,

@@ -37,7 +37,7 @@ def compare_configs(base: LocalizeConfig, names: list[str]) -> list[LocalizeConf
 
 def compare_localizers(base: LocalizeConfig, names: list[str], *, overwrite: bool = False) -> tuple[list[dict], dict]:
     """Train every variant; returns the table rows and each run's history."""
-    from cnnlab.localize.train import train_localizer
+    from cnnlab.localize.training import train_localizer
     from cnnlab.train.run import RunDir
 
     rows, histories = [], {}

@@ -108,7 +108,7 @@ def export_run(run: str | Path, fmt: str, out: str | Path | None = None, *, opse
     """Export the run's best localizer to `out` (default RUN/export/model.onnx or model.safetensors; an existing
     file is never replaced: model-2...) and check it on the run's stored test split (its validation split when it
     has no test images); returns the path and the parity figures, also written beside it."""
-    from cnnlab.localize.train import load_box_data, split_data
+    from cnnlab.localize.training import load_box_data, split_data
 
     check_options(fmt, opset, out)
     folder, cfg, model, classes = load_localizer(run)

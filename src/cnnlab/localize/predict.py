@@ -45,7 +45,7 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
     from dataclasses import replace
 
     from cnnlab.localize.evaluate import evaluate_boxes
-    from cnnlab.localize.train import load_box_data, split_data
+    from cnnlab.localize.training import load_box_data, split_data
 
     run, cfg, model, classes = load_localizer(run_path)
     if data is None:

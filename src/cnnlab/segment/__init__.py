@@ -1,1 +1,15 @@
 """Semantic segmentation: a U-Net on a pretrained encoder, mask data, metrics, prediction overlays."""
+
+
+def train(**options):
+    """Train a U-Net from Python; returns the Run (summary, history, paths, .plot(), .load()).
+
+    The keywords are `cnnlab segment train`'s options with underscores (see its --help), e.g.
+
+        cnnlab.segment.train(data="oxford-pet:../shared/data/oxford-pet-3breeds", image_size=128, epochs=2)
+
+    They go through the command line's own parser, so the checks, defaults and messages are the same; an
+    unknown keyword raises CnnlabError naming the options there are."""
+    from cnnlab.pycall import run_command
+
+    return run_command("segment", "train", options)

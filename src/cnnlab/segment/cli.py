@@ -31,7 +31,7 @@ def train(ctx: typer.Context,
           train_options: dict | None = None) -> None:
     """Train a U-Net on a pretrained encoder (frozen, then optionally fine-tuned) into a run folder."""
     from cnnlab.segment.augment import NONE, JointAugment
-    from cnnlab.segment.train import SegmentConfig, train_unet
+    from cnnlab.segment.training import SegmentConfig, train_unet
 
     cfg = SegmentConfig(data=data, image_size=image_size, encoder=encoder, pretrained=pretrained, weights=weights,
                         dropout=dropout, augment=JointAugment() if augment else NONE, epochs=epochs,
@@ -92,7 +92,7 @@ def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-p
     from cnnlab.errors import DataError
     from cnnlab.segment.augment import NONE, JointAugment
     from cnnlab.segment.compare import compare_segmentation
-    from cnnlab.segment.train import SegmentConfig
+    from cnnlab.segment.training import SegmentConfig
     from cnnlab.train.run import write_json_atomic
 
     base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE, epochs=epochs,

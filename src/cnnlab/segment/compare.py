@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from cnnlab.checks import check_number
 from cnnlab.console import console
-from cnnlab.segment.train import SegmentConfig, train_unet
+from cnnlab.segment.training import SegmentConfig, train_unet
 
 
 def compare_configs(base: SegmentConfig, finetune_epochs: int) -> list[SegmentConfig]:

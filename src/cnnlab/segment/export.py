@@ -69,7 +69,7 @@ def export_run(run: str | Path, fmt: str, out: str | Path | None = None, *, opse
     """Export the run's best U-Net to `out` (default RUN/export/model.onnx or model.safetensors; an existing file
     is never replaced: model-2...) and check it on the run's validation images; returns the path and the parity
     figures, also written beside it (model.onnx.parity.json)."""
-    from cnnlab.segment.train import load_splits
+    from cnnlab.segment.training import load_splits
 
     check_options(fmt, opset, out)
     folder, cfg, model, classes = open_unet(run)

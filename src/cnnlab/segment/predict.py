@@ -17,7 +17,7 @@ from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
 from cnnlab.train.run import RunDir, open_trained
 
 if TYPE_CHECKING:
-    from cnnlab.segment.train import SegmentConfig
+    from cnnlab.segment.training import SegmentConfig
 
 # Distinct colours for up to 8 classes, then a repeat; class 0 is drawn transparent in overlays.
 PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -28,7 +28,7 @@ OUTPUTS = ("_mask.png", "_overlay.png")  # written per image, after its output s
 def open_unet(run_path: str | Path) -> tuple[RunDir, SegmentConfig, UNet, list[str]]:
     """The best U-Net of a segment run folder, the run, its config and class names; RunFolderError for any other
     folder."""
-    from cnnlab.segment.train import SegmentConfig  # on call: training's imports are heavy for predict
+    from cnnlab.segment.training import SegmentConfig  # on call: training's imports are heavy for predict
 
     run, cfg, ckpt = open_trained(run_path, "segment", SegmentConfig.from_dict)
     try:

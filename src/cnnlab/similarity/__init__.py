@@ -1,1 +1,15 @@
 """Similar-image search: Siamese pairs, metric-learning embeddings, a faiss index, retrieval metrics, plots."""
+
+
+def train(**options):
+    """Train an image embedding from Python; returns the Run (summary, history, paths, .plot(), .load()).
+
+    The keywords are `cnnlab similarity train`'s options with underscores (see its --help), e.g.
+
+        cnnlab.similarity.train(data="fashion-mnist", method="metric", epochs=5)
+
+    They go through the command line's own parser, so the checks, defaults and messages are the same; an
+    unknown keyword raises CnnlabError naming the options there are."""
+    from cnnlab.pycall import run_command
+
+    return run_command("similarity", "train", options)

@@ -69,7 +69,7 @@ def train(
 ) -> None:
     """Train a Siamese network or a metric-learning embedding; writes retrieval metrics and plots."""
     from cnnlab.similarity.config import SimilarityConfig
-    from cnnlab.similarity.train import train_similarity
+    from cnnlab.similarity.training import train_similarity
 
     cfg = SimilarityConfig(
         data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,

@@ -41,6 +41,7 @@ def results_csv(history: list[dict]) -> str:
 MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes only folders that hold it
 _FRESH: list[RunDir] = []  # run folders this process made that may still be empty, removed if the start fails
 _LOCKS: dict[str, int] = {}  # lock files this process holds (re-entrant within one process)
+STARTED: list[Path] = []  # every run folder this process opened to train in, in order (the Python API reads it)
 
 
 def _lock(lock_path: Path) -> None:
@@ -219,6 +220,7 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] 
     task = Path(cfg.run_path).parent.name
     if ranks.main:
         run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
+        STARTED.append(run.path)
         if not resume:
             run.write_json("config.json", config_record(cfg.to_dict(), task))
     distributed.barrier()

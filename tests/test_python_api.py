@@ -1,0 +1,127 @@
+"""The Python API that mirrors the command line: `cnnlab.<task>.train(**options)` returns a Run, and
+`cnnlab.open_run` opens one."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnnlab
+from cnnlab.errors import CnnlabError, RunFolderError
+from tests.cli import cnnlab as cli
+
+DIGITS = {"data": "digits", "image_size": 32, "epochs": 3, "batch_size": 64, "lr": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    return cnnlab.classify.train(**DIGITS, augment=["hflip"], name="api", runs_dir=root / "runs")
+
+
+def test_train_returns_a_run_that_learnt(digits_run):
+    run = digits_run
+    assert run.task == "classify" and run.name == "api" and run.status == "finished"
+    assert run.summary["test_acc"] > 0.5  # ten classes: chance is 0.1
+    assert [r["epoch"] for r in run.history] == [1, 2, 3]
+    assert {"report", "config", "summary", "best", "last", "history"} <= set(run.paths)
+    assert all(p.is_file() for p in run.paths.values())
+    assert run.config["augment"]["hflip"] and run.config["fit"]["epochs"] == 3  # the list became hflip
+    assert "test acc" in repr(run) and "3 epochs" in repr(run)
+
+
+def test_run_shows_its_summary_and_curves(digits_run):
+    page = digits_run._repr_html_()
+    assert "classify run api" in page and "<img src='data:image/png;base64," in page
+    assert f"{digits_run.summary['test_acc']:.4g}" in page
+    fig = digits_run.plot()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "acc"]
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["train", "val"]
+    with pytest.raises(RunFolderError, match="no curve miou"):
+        digits_run.plot(["miou"])
+
+
+def test_run_loads_its_predictor(digits_run):
+    import numpy as np
+
+    predictions = digits_run.load(device="cpu").predict([np.zeros((32, 32), dtype=np.uint8)])
+    assert len(predictions) == 1 and predictions[0].label in [str(d) for d in range(10)]
+
+
+def test_the_same_as_the_command_line(digits_run, tmp_path, capsys):
+    """The keywords reach the same config as the options typed at the command line."""
+    code, said = cli(capsys, "classify", "train", "--data", "digits", "--image-size", "32", "--epochs", "3",
+                     "--batch-size", "64", "--lr", "0.003", "--augment", "hflip", "--name", "api",
+                     "--runs-dir", tmp_path / "runs")
+    assert code == 0, said
+    typed = json.loads((tmp_path / "runs/classify/api/config.json").read_text())
+    given = digits_run.config
+    typed.pop("runs_dir"), given.pop("runs_dir")
+    assert typed == given
+
+
+def test_bad_keywords_are_our_errors_and_leave_no_folder(tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(CnnlabError, match="no option 'epoch'; did you mean epochs"):
+        cnnlab.classify.train(data="digits", epoch=2, runs_dir=runs)
+    with pytest.raises(CnnlabError, match="Invalid value for 'epochs': Input should be a valid integer"):
+        cnnlab.classify.train(data="digits", epochs="many", runs_dir=runs)
+    with pytest.raises(CnnlabError, match="yes/no option"):
+        cnnlab.classify.train(data="digits", pretrained="yes", runs_dir=runs)
+    with pytest.raises(CnnlabError, match="Unknown dataset"):
+        cnnlab.classify.train(data="no-such-data", epochs=1, runs_dir=runs)
+    assert not runs.exists() or not any(runs.rglob("config.json"))
+
+
+def test_messages_name_keywords_not_flags(digits_run):
+    with pytest.raises(RunFolderError, match=r"pass resume=True to continue it, overwrite=True to replace it"):
+        cnnlab.classify.train(**DIGITS, name="api", runs_dir=digits_run.path.parent.parent)
+
+
+def test_interrupted_run_comes_back_and_resumes(tmp_path, monkeypatch):
+    from cnnlab.train import engine
+
+    plain_init = engine.Engine.__init__
+
+    def stop_after_one(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    def init(self, *args, callbacks=(), **kwargs):
+        plain_init(self, *args, callbacks=(*callbacks, stop_after_one), **kwargs)
+
+    monkeypatch.setattr(engine.Engine, "__init__", init)
+    run = cnnlab.classify.train(**DIGITS, name="cut", runs_dir=tmp_path)
+    assert run.status == "interrupted" and len(run.history) == 1
+    monkeypatch.setattr(engine.Engine, "__init__", plain_init)
+    resumed = cnnlab.classify.train(**DIGITS, name="cut", runs_dir=tmp_path, resume=True)
+    assert resumed.path == run.path and resumed.status == "finished" and len(resumed.history) == 3
+
+
+def test_localize_train_from_python(tmp_path):
+    run = cnnlab.localize.train(data="digits", model="baseline-cnn", pretrained=False, image_size=48,
+                                freeze_epochs=0, finetune_epochs=4, finetune_lr=3e-3, batch_size=32,
+                                runs_dir=tmp_path, name="boxes")
+    assert run.task == "localize" and len(run.history) == 4
+    assert run.summary["mean_iou"] > run.summary["baseline_mean_iou"]
+    assert "iou" in " ".join(run.curves())
+
+
+@pytest.mark.parametrize("task", ["segment", "similarity", "generate"])
+def test_every_task_has_a_train_function(task, tmp_path):
+    with pytest.raises(CnnlabError, match=r"has no option 'epochz'; did you mean epochs"):
+        getattr(cnnlab, task).train(epochz=1, runs_dir=tmp_path)
+
+
+def test_open_run(digits_run, tmp_path):
+    assert cnnlab.open_run(digits_run.path).summary == digits_run.summary
+    with pytest.raises(RunFolderError, match="not a cnnlab run folder"):
+        cnnlab.open_run(tmp_path)
+
+
+def test_import_stays_light():
+    code = "import sys, cnnlab; cnnlab.classify.train; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
