@@ -125,3 +125,16 @@ def test_import_stays_light():
     code = "import sys, cnnlab; cnnlab.classify.train; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_interrupted_before_the_first_epoch_leaves_nothing(tmp_path, monkeypatch):
+    """As on the command line: nothing to resume, so the folder goes and Ctrl-C reaches the caller."""
+    from cnnlab.train import loop
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "run_epoch", stop)
+    with pytest.raises(KeyboardInterrupt):
+        cnnlab.classify.train(**DIGITS, name="early", runs_dir=tmp_path)
+    assert not (tmp_path / "classify" / "early").exists()

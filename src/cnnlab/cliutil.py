@@ -43,13 +43,35 @@ def parse_model_args(items: list[str]) -> dict:
     return args
 
 
+def _width(columns: list[list[str]]) -> int:
+    """The width a table of these columns (header first) needs without cutting a cell: cells plus borders."""
+    return sum(max(map(len, c)) + 3 for c in columns) + 1
+
+
 def print_table(rows: list[dict], title: str = "") -> None:
+    """A table of rows; when it is wider than the terminal it is turned (a row per field, a column per row),
+    and when that is still too wide each row is printed as its own field: value list, so no cell is cut."""
     if not rows:
         return
-    table = Table(*rows[0].keys(), title=title)
-    for row in rows:
-        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row.values()))
-    console.print(table)
+    keys = list(rows[0].keys())
+    cells = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in (row.get(k, "") for k in keys)] for row in rows]
+    if _width([[k, *(c[i] for c in cells)] for i, k in enumerate(keys)]) <= console.width:
+        table = Table(*keys, title=title)
+        for row in cells:
+            table.add_row(*map(escape, row))
+        console.print(table)
+    elif _width([keys, *cells]) <= console.width:  # turned: the first field heads each row's column
+        table = Table(escape(keys[0]), *(escape(c[0]) for c in cells), title=title)
+        for i, key in enumerate(keys[1:], 1):
+            table.add_row(escape(key), *(escape(c[i]) for c in cells))
+        console.print(table)
+    else:
+        if title:
+            console.print(title, style="bold")
+        for row in cells:
+            console.print(f"{keys[0]}: {row[0]}", style="bold", markup=False)
+            for key, value in zip(keys[1:], row[1:], strict=True):
+                console.print(f"  {key}: {value}", markup=False)
 
 
 def fresh_path(path: str | Path) -> Path:

@@ -126,4 +126,8 @@ def run_command(task: str, name: str, options: dict):
     made = runs.STARTED[before:]
     if not made:
         raise CnnlabError(f"{where} trained no run")
+    if interrupted:
+        runs.discard_failed_starts()  # as the command line does: a run stopped before its first epoch goes
+        if not (made[-1] / "config.json").is_file():
+            raise KeyboardInterrupt
     return Run(made[-1], interrupted=interrupted)

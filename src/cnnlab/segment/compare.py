@@ -30,6 +30,7 @@ def compare_segmentation(base: SegmentConfig, finetune_epochs: int, *, overwrite
         s = train_unet(cfg, overwrite=overwrite)
         rows.append({"run": cfg.name, "encoder": "pretrained" if cfg.pretrained else "random",
                      "phases": "+".join(s["phases"]), "dropout": cfg.dropout, "epochs": s["epochs"],
-                     "val mIoU": round(s["val_miou"], 4), "val Dice": round(s["val_dice"], 4),
-                     "s/epoch": round(s["seconds_per_epoch"], 2)})
+                     "val pixel acc": round(s["val_pixel_acc"], 4), "val mIoU": round(s["val_miou"], 4),
+                     **{f"IoU {c}": round(v, 4) for c, v in s["val_iou"].items()},
+                     "val Dice": round(s["val_dice"], 4), "s/epoch": round(s["seconds_per_epoch"], 2)})
     return rows
