@@ -6,6 +6,8 @@ import pytest
 from PIL import Image
 
 os.environ["CNNLAB_OFFLINE"] = "1"  # no test ever reaches for the model hub
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n 2: one thread per worker, so two workers share two cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
