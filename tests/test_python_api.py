@@ -107,6 +107,7 @@ def test_localize_train_from_python(tmp_path):
     assert run.task == "localize" and len(run.history) == 4
     assert run.summary["mean_iou"] > run.summary["baseline_mean_iou"]
     assert "iou" in " ".join(run.curves())
+    assert run.paths["last_epoch"].parent.name == "epochs"  # the newest picture of true and predicted boxes
 
 
 @pytest.mark.parametrize("task", ["segment", "similarity", "generate"])
@@ -138,3 +139,39 @@ def test_interrupted_before_the_first_epoch_leaves_nothing(tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         cnnlab.classify.train(**DIGITS, name="early", runs_dir=tmp_path)
     assert not (tmp_path / "classify" / "early").exists()
+
+
+def test_values_of_the_wrong_shape_are_refused_by_name(tmp_path):
+    with pytest.raises(CnnlabError, match=r"epochs takes a whole number, got 1.5"):
+        cnnlab.classify.train(data="digits", epochs=1.5, runs_dir=tmp_path)
+    with pytest.raises(CnnlabError, match=r"epochs takes one value, got \[1, 2\]"):
+        cnnlab.classify.train(data="digits", epochs=[1, 2], runs_dir=tmp_path)
+    with pytest.raises(CnnlabError, match=r"^cnnlab.classify.train\(\): epochs=... must be >= 1"):
+        cnnlab.classify.train(data="digits", epochs=0, runs_dir=tmp_path)
+
+
+def test_runs_dir_that_is_a_file_is_our_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RunFolderError, match="afile is a file, not a folder"):
+        cnnlab.classify.train(**DIGITS, runs_dir=tmp_path / "afile", name="z")
+
+
+def test_plot_takes_one_metric_by_name_and_tasks_are_listed(digits_run):
+    assert [ax.get_title() for ax in digits_run.plot("acc").axes] == ["acc"]
+    assert {"classify", "segment", "localize", "similarity", "generate"} <= set(dir(cnnlab))
+
+
+def test_arrays_are_read_by_their_range_not_clipped(digits_run):
+    """0..255 images as floats were once clipped to [0, 1] (all white) and predicted wrongly without a word."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    images = np.round(load_digits().images[:20] * 255 / 16)
+    model = digits_run.load(device="cpu")
+    as_bytes = [p.label for p in model.predict(list(images.astype(np.uint8)))]
+    assert [p.label for p in model.predict(list(images.astype(np.int64)))] == as_bytes
+    assert [p.label for p in model.predict(list((images / 255).astype(np.float32)))] == as_bytes
+    with pytest.raises(CnnlabError, match=r"float array with values 0..239; floats are read as \[0, 1\]"):
+        model.predict(list(images.astype(np.float32)))
+    with pytest.raises(CnnlabError, match=r"integer array with values -1..255"):
+        model.predict([np.full((8, 8), -1, dtype=np.int16) + np.eye(8, dtype=np.int16) * 256])

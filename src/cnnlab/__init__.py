@@ -32,3 +32,7 @@ def __getattr__(name: str):
 
         return import_module(f"cnnlab.{name}")
     raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *TASKS})

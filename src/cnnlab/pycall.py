@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from os import PathLike
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def _text(value: object, key: str, where: str) -> str:
     raise CnnlabError(f"{where}: {key}={value!r} must be a string, number, path or list of them")
 
 
+def _kind(param) -> type | None:
+    """The Python type an option's value is parsed to (int, float, str, an Enum...), None if unknown; typer keeps
+    it on the parameter (newer versions) or click on its type (older ones)."""
+    hint = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if hint is not None:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return {"integer": int, "float": float, "text": str}.get(getattr(getattr(param, "type", None), "name", ""))
+
+
 def _option_args(param, key: str, value: object, where: str) -> list[str]:
     flag = param.opts[0]
     if getattr(param, "is_flag", False):
@@ -47,6 +58,11 @@ def _option_args(param, key: str, value: object, where: str) -> list[str]:
     if param.multiple:
         return [part for v in (value if isinstance(value, list | tuple) else [value])
                 for part in (flag, _text(v, key, where))]
+    kind = _kind(param)
+    if isinstance(value, list | tuple) and kind is not str:
+        raise CnnlabError(f"{where}: {key} takes one value, got {value!r}")
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise CnnlabError(f"{where}: {key} takes a whole number, got {value!r}")
     return [flag, _text(value, key, where)]
 
 
@@ -93,10 +109,25 @@ def _is_parser_error(exc: BaseException) -> bool:
     return "ClickException" in kinds or "UsageError" in kinds
 
 
+def _the_run(made: list[Path], interrupted: bool, where: str):
+    """The Run a call made, or KeyboardInterrupt when Ctrl-C came before it had a finished epoch."""
+    from cnnlab.runview import Run
+    from cnnlab.train import run as runs
+
+    if not made:
+        if interrupted:  # Ctrl-C before the run folder was made
+            raise KeyboardInterrupt
+        raise CnnlabError(f"{where} trained no run")
+    if interrupted:
+        runs.discard_failed_starts()  # as the command line does: a run stopped before its first epoch goes
+        if not (made[-1] / "config.json").is_file():
+            raise KeyboardInterrupt
+    return Run(made[-1], interrupted=interrupted)
+
+
 def run_command(task: str, name: str, options: dict):
     """Run `cnnlab TASK NAME` with these keyword options and return the Run it trained (interrupted runs too:
     Ctrl-C in a notebook stops training, keeps the checkpoint and returns the run, as the command line does)."""
-    from cnnlab.runview import Run
     from cnnlab.train import run as runs
 
     where = f"cnnlab.{task}.{name}()"
@@ -113,7 +144,8 @@ def run_command(task: str, name: str, options: dict):
         interrupted = True
     except CnnlabError as exc:
         runs.discard_failed_starts()
-        exc.args = (in_keywords(str(exc), command),)
+        message = in_keywords(str(exc), command)
+        exc.args = (message if message.startswith(where) else f"{where}: {message}",)
         raise
     except BaseException as exc:
         runs.discard_failed_starts()
@@ -123,11 +155,4 @@ def run_command(task: str, name: str, options: dict):
             message = exc.format_message().replace("Value error, ", "")
             raise CnnlabError(f"{where}: {in_keywords(message, command)}") from None
         raise
-    made = runs.STARTED[before:]
-    if not made:
-        raise CnnlabError(f"{where} trained no run")
-    if interrupted:
-        runs.discard_failed_starts()  # as the command line does: a run stopped before its first epoch goes
-        if not (made[-1] / "config.json").is_file():
-            raise KeyboardInterrupt
-    return Run(made[-1], interrupted=interrupted)
+    return _the_run(runs.STARTED[before:], interrupted, where)

@@ -69,10 +69,14 @@ class Run:
     @property
     def paths(self) -> dict[str, Path]:
         """The run's files that exist: config, summary, metrics, results, log, report, best and last checkpoints,
-        and every picture at the top of the folder by its name (history, confusion, ...)."""
+        every picture at the top of the folder by its name (history, confusion, ...), and last_epoch: the newest
+        per-epoch picture (boxes, masks or GAN samples)."""
         found = {key: self.path / name for key, name in FILES.items() if (self.path / name).is_file()}
         for png in sorted(self.path.glob("*.png")):
             found.setdefault(png.stem, png)
+        shown = sorted((self.path / "epochs").glob("*.png"))  # the per-epoch pictures (boxes, masks, GAN samples)
+        if shown:
+            found["last_epoch"] = shown[-1]
         return found
 
     def _row(self):
@@ -100,12 +104,13 @@ class Run:
                 out.setdefault(metric, {}).setdefault(split, []).append((epoch, float(value)))
         return out
 
-    def plot(self, metrics: list[str] | None = None, path: str | Path | None = None):
+    def plot(self, metrics: str | list[str] | None = None, path: str | Path | None = None):
         """The training curves, train beside validation, one panel per metric (all of them, or `metrics`); a
         dashed line where the training phase changed. Returns the matplotlib Figure; `path` also saves it."""
         from matplotlib.figure import Figure
 
         curves = self.curves()
+        metrics = [metrics] if isinstance(metrics, str) else metrics
         names = [m for m in (metrics or curves) if m in curves]
         if metrics and len(names) < len(metrics):
             missing = sorted(set(metrics) - set(names))
@@ -134,7 +139,8 @@ class Run:
 
     def __repr__(self) -> str:
         row = self._row()
-        said = ", ".join(x for x in (row.metric, f"{row.epochs} epochs", self.status) if x)
+        epochs = f"{row.epochs} epoch{'s' if row.epochs != 1 else ''}"
+        said = ", ".join(x for x in (row.metric, epochs, self.status) if x)
         return f"Run({self.task} {self.name!r}: {said}; {self.path})"
 
     def _repr_html_(self) -> str:

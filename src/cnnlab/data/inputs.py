@@ -29,6 +29,27 @@ def expand(images) -> list:
     return out
 
 
+def _to_uint8(array: np.ndarray, index: int) -> np.ndarray:
+    """uint8 as it is; other integers when they are 0..255; floats when they are in [0, 1]. Anything else is
+    refused rather than clipped into a wrong image."""
+    if array.dtype == np.uint8:
+        return array
+    if array.size == 0:
+        raise DataError(f"image {index} is an empty array")
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
+        low, high = int(array.min()), int(array.max())
+        if array.dtype != np.bool_ and (low < 0 or high > 255):
+            raise DataError(f"image {index} is an integer array with values {low}..{high}; give 0..255")
+        return array.astype(np.uint8) * (255 if array.dtype == np.bool_ else 1)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise DataError(f"image {index} is an array of {array.dtype}; give uint8 (0..255) or floats in [0, 1]")
+    low, high = float(np.nanmin(array)), float(np.nanmax(array))
+    if not np.isfinite(array).all() or low < -1e-6 or high > 1 + 1e-6:
+        raise DataError(f"image {index} is a float array with values {low:.4g}..{high:.4g}; floats are read as "
+                        "[0, 1]: divide 0..255 images by 255 or pass them as uint8")
+    return (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+
+
 def open_item(item, index: int, mode: str) -> tuple[str, Image.Image]:
     """(source, the image in `mode`, 'L' or 'RGB', at its own size) of a path, a PIL image, an array (H, W[, C]),
     uint8 or float in [0, 1], or a tensor (C, H, W); the source is the path, or "image N" for an object."""
@@ -40,8 +61,7 @@ def open_item(item, index: int, mode: str) -> tuple[str, Image.Image]:
         array = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else item
         if isinstance(item, torch.Tensor) and array.ndim == 3:
             array = array.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
-        if array.dtype != np.uint8:
-            array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)  # floats are taken as [0, 1]
+        array = _to_uint8(array, index)
         try:
             return f"image {index}", normalize(Image.fromarray(array.squeeze()), mode=mode)
         except (TypeError, ValueError):

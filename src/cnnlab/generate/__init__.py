@@ -2,7 +2,8 @@
 
 
 def train(**options):
-    """Train a DCGAN from Python; returns the Run (summary, history, paths, .plot(), .load()).
+    """Train a DCGAN from Python; returns the Run (summary, history, paths, .plot()); the sample grid of the last
+    epoch is run.paths["last_epoch"] (all of them in run.path / "epochs").
 
     The keywords are `cnnlab generate train`'s options with underscores (see its --help), e.g.
 

@@ -6,7 +6,7 @@ def train(**options):
 
     The keywords are `cnnlab localize train`'s options with underscores (see its --help), e.g.
 
-        cnnlab.localize.train(data="oxford-pet:PATH", head="detect", image_size=224, epochs=5)
+        cnnlab.localize.train(data="oxford-pet:PATH", head="detect", image_size=224, finetune_epochs=20)
 
     They go through the command line's own parser, so the checks, defaults and messages are the same; an
     unknown keyword raises CnnlabError naming the options there are."""

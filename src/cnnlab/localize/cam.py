@@ -99,10 +99,11 @@ def heat_ratio(heat: np.ndarray, box: tuple[float, float, float, float]) -> floa
 def cam_figure(img: Image.Image, cam: BoxCam, name: str, title: str, path: Path) -> Path:
     """Two panels for one image: the image with the predicted box, and the heat map over it with the same box;
     written to `path` through a temporary file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from cnnlab.report.backend import use_file_backend
+
+    use_file_backend()
     from matplotlib.patches import Rectangle
 
     from cnnlab.atomic import replacing

@@ -57,10 +57,11 @@ def compare_localizers(base: LocalizeConfig, names: list[str], *, overwrite: boo
 
 def plot_compare(histories: dict[str, list[dict]], path: Path) -> Path:
     """Validation mean IoU and acc@0.5 of every variant, overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from cnnlab.report.backend import use_file_backend
+
+    use_file_backend()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, history in histories.items():

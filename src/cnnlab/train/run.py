@@ -84,6 +84,10 @@ class RunDir:
             raise RunFolderError(f"{run.path} is a symbolic link; cnnlab neither follows nor removes links for run "
                                  "folders: choose another --name")
         task = task or run.path.parent.name
+        blocking = next((p for p in (run.path.parent, *run.path.parent.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise RunFolderError(f"{blocking} is a file, not a folder, so the run folder {run.path} cannot be made "
+                                 "there; pass another --runs-dir")
         run.made = [p for p in (run.path.parent, *run.path.parent.parents) if not p.exists()]  # removed if unused
         run.path.parent.mkdir(parents=True, exist_ok=True)
         run.lock_path = run.path.parent / f".{run.path.name}.lock"
