@@ -15,6 +15,7 @@ import argparse
 import json
 import tempfile
 import time
+from importlib import import_module
 from pathlib import Path
 
 import cnnlab
@@ -63,11 +64,10 @@ def main() -> None:
             start = time.perf_counter()
             run = getattr(cnnlab, task).train(**options, name=name, runs_dir=root, overwrite=True)
             trained = time.perf_counter() - start
+            export = import_module(f"cnnlab.{task}.export")
             for fmt in ("onnx", "safetensors"):
-                from importlib import import_module
-
                 try:
-                    done = import_module(f"cnnlab.{task}.export").export_run(run.path, fmt)
+                    done = export.export_run(run.path, fmt)
                 except CnnlabError as exc:  # a failed parity check: its figures are still in the sidecar
                     done = {"passed": False, "error": str(exc)}
                 figures = {k: v for k, v in done.items() if k not in ("path", "said")}

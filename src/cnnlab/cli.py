@@ -144,7 +144,9 @@ def _parser_exit(exc: Exception) -> None:
     """Exit for an error of the option parser (click, which newer typer versions carry inside under another
     module name, so the kinds are told by class name): a bad option or argument in one line, as our own
     errors, and where to look; `cnnlab` or `cnnlab TASK` alone shows the help. Returns when `exc` is not one."""
-    kinds = {c.__name__ for c in type(exc).__mro__}
+    from cnnlab.cliutil import error_kinds
+
+    kinds = error_kinds(exc)
     if "NoArgsIsHelpError" in kinds or ("UsageError" not in kinds and "ClickException" in kinds):
         exc.show()
         sys.exit(exc.exit_code)

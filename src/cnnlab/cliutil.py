@@ -43,6 +43,12 @@ def parse_model_args(items: list[str]) -> dict:
     return args
 
 
+def error_kinds(exc: BaseException) -> set[str]:
+    """The class names of an exception and its bases: the option parser's errors are told apart by name, since
+    newer typer versions carry click inside under another module name."""
+    return {c.__name__ for c in type(exc).__mro__}
+
+
 def _width(columns: list[list[str]]) -> int:
     """The width a table of these columns (header first) needs without cutting a cell: cells plus borders."""
     return sum(max(map(len, c)) + 3 for c in columns) + 1

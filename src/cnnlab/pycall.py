@@ -14,6 +14,7 @@ import typing
 from os import PathLike
 from pathlib import Path
 
+from cnnlab.cliutil import error_kinds
 from cnnlab.errors import CnnlabError
 
 
@@ -92,21 +93,14 @@ def command_line(command, options: dict, where: str) -> list[str]:
 def in_keywords(message: str, command) -> str:
     """A message that names the command's options (--runs-dir, --resume) in keyword form (runs_dir=...,
     resume=True), as a Python caller writes them."""
-    flags = {}
+    flags, names = {}, {}  # --flag -> "name=True" (or "name=..."), and -> "name"
     for p in command.params:
         for opt in getattr(p, "opts", []):
-            flags[opt] = f"{p.name}=True" if getattr(p, "is_flag", False) else f"{p.name}=..."
+            flags[opt], names[opt] = (f"{p.name}=True" if getattr(p, "is_flag", False) else f"{p.name}=..."), p.name
         for opt in getattr(p, "secondary_opts", []):
-            flags[opt] = f"{p.name}=False"
-    names = {opt: p.name for p in command.params
-             for opt in (*getattr(p, "opts", []), *getattr(p, "secondary_opts", []))}
+            flags[opt], names[opt] = f"{p.name}=False", p.name
     message = re.sub(r"'(--[a-z][a-z0-9-]*)'", lambda m: f"'{names.get(m.group(1), m.group(1))}'", message)
     return re.sub(r"--[a-z][a-z0-9-]*", lambda m: flags.get(m.group(0), m.group(0)), message)
-
-
-def _is_parser_error(exc: BaseException) -> bool:
-    kinds = {c.__name__ for c in type(exc).__mro__}
-    return "ClickException" in kinds or "UsageError" in kinds
 
 
 def _the_run(made: list[Path], interrupted: bool, where: str):
@@ -149,9 +143,10 @@ def run_command(task: str, name: str, options: dict):
         raise
     except BaseException as exc:
         runs.discard_failed_starts()
-        if "Abort" in {c.__name__ for c in type(exc).__mro__}:  # the parser's name for Ctrl-C
+        kinds = error_kinds(exc)
+        if "Abort" in kinds:  # the parser's name for Ctrl-C
             raise KeyboardInterrupt from None
-        if _is_parser_error(exc):
+        if "ClickException" in kinds or "UsageError" in kinds:
             message = exc.format_message().replace("Value error, ", "")
             raise CnnlabError(f"{where}: {in_keywords(message, command)}") from None
         raise

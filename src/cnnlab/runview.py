@@ -64,7 +64,10 @@ class Run:
     @property
     def status(self) -> str:
         """finished, early-stopped, budget-spent, diverged, interrupted, unfinished or empty."""
-        return "interrupted" if self.interrupted and not self.summary else self._row().status
+        return self._status(self._row(), self.summary)
+
+    def _status(self, row, summary: dict) -> str:
+        return "interrupted" if self.interrupted and not summary else row.status
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -90,10 +93,11 @@ class Run:
 
         return load(self.path, device=device)
 
-    def curves(self) -> dict[str, dict[str, list[tuple[int, float]]]]:
-        """The numbers of the history by metric: {"loss": {"train": [(epoch, value), ...], "val": [...]}, ...}."""
+    def curves(self, history: list[dict] | None = None) -> dict[str, dict[str, list[tuple[int, float]]]]:
+        """The numbers of the history (the run's, or `history` already read) by metric:
+        {"loss": {"train": [(epoch, value), ...], "val": [...]}, ...}."""
         out: dict[str, dict[str, list[tuple[int, float]]]] = {}
-        for i, row in enumerate(self.history):
+        for i, row in enumerate(self.history if history is None else history):
             epoch = row.get("epoch", i + 1)
             for key, value in row.items():
                 if key in SKIP or isinstance(value, bool) or not isinstance(value, int | float):
@@ -109,7 +113,8 @@ class Run:
         dashed line where the training phase changed. Returns the matplotlib Figure; `path` also saves it."""
         from matplotlib.figure import Figure
 
-        curves = self.curves()
+        history = self.history
+        curves = self.curves(history)
         metrics = [metrics] if isinstance(metrics, str) else metrics
         names = [m for m in (metrics or curves) if m in curves]
         if metrics and len(names) < len(metrics):
@@ -118,7 +123,7 @@ class Run:
         cols = min(3, max(1, len(names)))
         rows = max(1, -(-len(names) // cols))
         fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
-        changes = [r.get("epoch", 0) for a, r in zip(self.history, self.history[1:], strict=False)
+        changes = [r.get("epoch", 0) for a, r in zip(history, history[1:], strict=False)
                    if r.get("phase") != a.get("phase")]
         for i, name in enumerate(names):
             ax = fig.add_subplot(rows, cols, i + 1)
@@ -140,32 +145,28 @@ class Run:
     def __repr__(self) -> str:
         row = self._row()
         epochs = f"{row.epochs} epoch{'s' if row.epochs != 1 else ''}"
-        said = ", ".join(x for x in (row.metric, epochs, self.status) if x)
+        said = ", ".join(x for x in (row.metric, epochs, self._status(row, self.summary)) if x)
         return f"Run({self.task} {self.name!r}: {said}; {self.path})"
 
     def _repr_html_(self) -> str:
         """The report's summary for Jupyter: headline, the summary's numbers, the curves, a link to report.html."""
-        row = self._row()
+        row, summary = self._row(), self.summary
         esc = html.escape
         cells = [("model", row.model), ("data", row.data), ("result", row.metric), ("epochs", row.epochs),
-                 ("training seconds", "" if row.seconds is None else f"{row.seconds:.1f}"), ("status", self.status)]
-        cells += [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in self.summary.items()
+                 ("training seconds", "" if row.seconds is None else f"{row.seconds:.1f}"),
+                 ("status", self._status(row, summary))]
+        cells += [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in summary.items()
                   if isinstance(v, int | float) and not isinstance(v, bool) and k not in dict(cells)]
         table = "".join(f"<tr><th style='text-align:left'>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
                         for k, v in cells if v != "")
         picture = ""
-        if self.history:
+        if row.epochs:  # the finished epochs in metrics.jsonl
             buffer = io.BytesIO()
             self.plot().savefig(buffer, format="png", dpi=80)
             data = base64.b64encode(buffer.getvalue()).decode()
             picture = f"<img src='data:image/png;base64,{data}' style='max-width:100%'>"
         report = self.path / "report.html"
         link = f"<p>report: <code>{esc(str(report))}</code></p>" if report.is_file() else ""
-        notes = "".join(f"<li>{esc(str(n))}</li>" for n in self.summary.get("notes", []) or [] if n)
+        notes = "".join(f"<li>{esc(str(n))}</li>" for n in summary.get("notes", []) or [] if n)
         return (f"<div><b>{esc(self.task)} run {esc(self.name)}</b> <code>{esc(str(self.path))}</code>"
                 f"<table>{table}</table>{'<ul>' + notes + '</ul>' if notes else ''}{picture}{link}</div>")
-
-
-def open_run(path: str | Path) -> Run:
-    """The Run of an existing run folder."""
-    return Run(path)

@@ -9,7 +9,7 @@ from cnnlab.checks import check_choice, check_device, check_number, config_with_
 from cnnlab.data.boxes import RESIZES, check_box_spec
 from cnnlab.data.boxes.augment import BoxAugment
 from cnnlab.errors import ConfigError
-from cnnlab.train.config import FitConfig, PhaseConfig
+from cnnlab.train.config import FitConfig, frozen_then_finetune
 from cnnlab.train.names import check_run_name, default_run_name
 
 HEADS = ("single", "detect")  # one object: class + box from pooled features; several: a grid of cells
@@ -95,13 +95,9 @@ class LocalizeConfig:
 
     def fit_config(self) -> FitConfig:
         """The frozen phase trains the heads only (BatchNorm statistics kept), then fine-tuning trains all."""
-        phases = []
-        if self.freeze_epochs:
-            phases.append(PhaseConfig("frozen", self.freeze_epochs, "adam", self.freeze_lr, train="head"))
-        if self.finetune_epochs:
-            phases.append(PhaseConfig("finetune", self.finetune_epochs, "adam", self.finetune_lr, train="all",
-                                      schedule="cosine", freeze_norm_stats=self.pretrained or bool(self.weights)))
-        return FitConfig(batch_size=self.batch_size, seed=self.seed, device=self.device, phases=tuple(phases),
+        phases = frozen_then_finetune(self.freeze_epochs, self.freeze_lr, self.finetune_epochs, self.finetune_lr,
+                                      pretrained=self.pretrained or bool(self.weights), finetune_schedule="cosine")
+        return FitConfig(batch_size=self.batch_size, seed=self.seed, device=self.device, phases=phases,
                          max_seconds=self.max_seconds, precision="auto")
 
     @classmethod

@@ -22,7 +22,6 @@ from cnnlab.segment.report import write_report
 from cnnlab.train import (
     FitConfig,
     FitState,
-    PhaseConfig,
     RunDir,
     StepResult,
     distributed,
@@ -30,6 +29,7 @@ from cnnlab.train import (
     resolve_device,
     seed_everything,
 )
+from cnnlab.train.config import frozen_then_finetune
 from cnnlab.train.names import check_run_name, default_run_name
 from cnnlab.train.run import start_run
 
@@ -106,14 +106,10 @@ class SegmentConfig:
         return asdict(self)
 
     def fit_config(self) -> FitConfig:
-        phases = []
-        if self.epochs:
-            phases.append(PhaseConfig("frozen", self.epochs, "adam", self.lr, train="head"))
-        if self.finetune_epochs:
-            phases.append(PhaseConfig("finetune", self.finetune_epochs, "adam", self.finetune_lr, train="all",
-                                      freeze_norm_stats=self.pretrained or bool(self.weights)))
+        phases = frozen_then_finetune(self.epochs, self.lr, self.finetune_epochs, self.finetune_lr,
+                                      pretrained=self.pretrained or bool(self.weights))
         shared = {k: getattr(self, k) for k in SHARED_OPTIONS}
-        return FitConfig(**shared, phases=tuple(phases))
+        return FitConfig(**shared, phases=phases)
 
     @classmethod
     def from_dict(cls, d: dict) -> SegmentConfig:

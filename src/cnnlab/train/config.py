@@ -34,6 +34,19 @@ class PhaseConfig:
         check_number("backbone_lr_scale", self.backbone_lr_scale, low=0)
 
 
+def frozen_then_finetune(frozen_epochs: int, frozen_lr: float, finetune_epochs: int, finetune_lr: float, *,
+                         pretrained: bool, finetune_schedule: str = "constant") -> tuple[PhaseConfig, ...]:
+    """Adam phases of transfer learning: the head alone on a frozen backbone, then everything; a pretrained
+    backbone keeps its BatchNorm statistics while it fine-tunes. A phase of 0 epochs is left out."""
+    phases = []
+    if frozen_epochs:
+        phases.append(PhaseConfig("frozen", frozen_epochs, "adam", frozen_lr, train="head"))
+    if finetune_epochs:
+        phases.append(PhaseConfig("finetune", finetune_epochs, "adam", finetune_lr, schedule=finetune_schedule,
+                                  train="all", freeze_norm_stats=pretrained))
+    return tuple(phases)
+
+
 @dataclass(frozen=True)
 class FitConfig:
     """How to train; the defaults are the seed labs' (Keras Adam, lr 1e-3)."""
