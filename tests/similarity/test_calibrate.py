@@ -73,8 +73,10 @@ def test_pretrained_features_find_flowers_of_the_same_kind_better_than_pixels(tm
 
     flowers = shared_path("flowers17")
     gallery, queries = tmp_path / "gallery", []
-    for folder in sorted(flowers.iterdir())[:4]:
+    kinds = sorted(d for d in flowers.iterdir() if d.is_dir() and not d.name.startswith("."))  # not a cache
+    for folder in kinds[:4]:
         files = sorted(folder.glob("*.jpg"))[:12]
+        assert len(files) == 12, folder
         (gallery / folder.name).mkdir(parents=True)
         for f in files[:10]:
             shutil.copy(f, gallery / folder.name / f.name)

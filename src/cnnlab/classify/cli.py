@@ -99,7 +99,8 @@ def quickstart(runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/cl
     """Train the seed's baseline CNN on scikit-learn's digits (built in) and print test accuracy.
 
     The digits are upscaled from 8x8 to the seed's 32x32, lightly augmented (rotation, zoom, shift) and
-    trained with Adam and a cosine schedule; about 15 s on 2 CPU cores. Replaces an earlier quickstart run.
+    trained with Adam and a cosine schedule; about 13 s of training on 2 idle CPU cores. Replaces an earlier
+    quickstart run.
     """
     from cnnlab.classify.training import train_classifier
 
