@@ -26,7 +26,8 @@ def runs(tmp_path_factory):
     train_similarity(SimilarityConfig(data=DataConfig("digits", image_size=32, train_per_class=20),
                                       model="baseline-cnn", method="metric", fit=FitConfig(epochs=1),
                                       runs_dir=str(root), name="s"))
-    train_unet(SegmentConfig(data="digits", image_size=32, epochs=1, batch_size=8, pretrained=False, device="cpu",
+    train_unet(SegmentConfig(data="digits", image_size=32, freeze_epochs=1, batch_size=8, pretrained=False,
+                             device="cpu",
                              runs_dir=str(root), name="u"))
     train_gan(GanConfig(data="digits:3", image_size=32, channels=1, width=0.25, latent_dim=16, epochs=1,
                         batch_size=32, features="pixels", health_samples=16, augment=AugmentConfig(), device="cpu",

@@ -52,7 +52,8 @@ def ws(tmp_path_factory):
     """A trained segment run, runs of other shapes, and bad data folders, files and VIA projects."""
     ws = tmp_path_factory.mktemp("segment-bad")
     write_pairs(ws / "data", [square()] * 6)
-    train_unet(SegmentConfig(data=f"folder:{ws / 'data'}", image_size=32, epochs=1, batch_size=4, pretrained=False,
+    train_unet(SegmentConfig(data=f"folder:{ws / 'data'}", image_size=32, freeze_epochs=1, batch_size=4,
+                             pretrained=False,
                              augment=SegmentConfig().augment, device="cpu", runs_dir=str(ws / "runs"), name="seg"))
     run = ws / "runs" / "segment" / "seg"
     config = (run / "config.json").read_text()
@@ -137,10 +138,12 @@ TRAIN = [
     ("finetune-negative", ["--finetune-epochs", "-2"], "--finetune-epochs must be >= 0"),
     ("batch-0", ["--batch-size", "0"], "--batch-size must be >= 2"),
     ("batch-1", ["--batch-size", "1"], "--batch-size must be >= 2"),
-    ("lr-0", ["--lr", "0"], "--lr must be > 0"),
-    ("lr-negative", ["--lr", "-0.1"], "--lr must be > 0"),
-    ("lr-nan", ["--lr", "nan"], "--lr must be finite"),
-    ("lr-inf", ["--lr", "inf"], "--lr must be finite"),
+    ("lr-0", ["--freeze-lr", "0"], "--freeze-lr must be > 0"),
+    ("lr-negative", ["--freeze-lr", "-0.1"], "--freeze-lr must be > 0"),
+    ("lr-nan", ["--freeze-lr", "nan"], "--freeze-lr must be finite"),
+    ("lr-inf", ["--freeze-lr", "inf"], "--freeze-lr must be finite"),
+    ("phases-beyond-epochs", ["--freeze-epochs", "3"], "--freeze-epochs 3 is more than --epochs 1"),
+    ("phases-disagree", ["--freeze-epochs", "1", "--finetune-epochs", "1"], "do not add up to --epochs 1"),
     ("finetune-lr-0", ["--finetune-lr", "0"], "--finetune-lr must be > 0"),
     ("dropout-1", ["--dropout", "1"], "--dropout must be >= 0 and < 1"),
     ("dropout-negative", ["--dropout", "-0.1"], "--dropout must be >= 0 and < 1"),
@@ -264,10 +267,11 @@ VIA = [  # (id, project (JSON text or object), extra args, expected)
     ("out-is-file", entry(), ["--out", "afile.txt"], "--out afile.txt is a file"),
 ]
 
-C = ["segment", "compare", "--data", "folder:data", "--image-size", "32", "--epochs", "1", "--finetune-epochs", "1",
+C = ["segment", "compare", "--data", "folder:data", "--image-size", "32", "--freeze-epochs", "1",
+     "--finetune-epochs", "1",
      "--batch-size", "4", "--runs-dir", "bad-runs", "--no-augment"]
 COMPARE = [
-    ("epochs-negative", ["--epochs", "-1"], "--epochs must be >= 0"),
+    ("epochs-negative", ["--freeze-epochs", "-1"], "--freeze-epochs must be >= 0"),
     ("finetune-negative", ["--finetune-epochs", "-1"], "--finetune-epochs must be >= 0"),
     ("image-size-33", ["--image-size", "33"], "multiple of 32"),
     ("batch-1", ["--batch-size", "1"], "--batch-size must be >= 2"),

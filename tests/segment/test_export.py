@@ -20,7 +20,7 @@ one_thread = pytest.fixture(scope="module")(_one_thread)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, one_thread):
     root = tmp_path_factory.mktemp("segexport")
-    cfg = SegmentConfig(data="digits", image_size=32, epochs=1, batch_size=32, pretrained=False, augment=NONE,
+    cfg = SegmentConfig(data="digits", image_size=32, freeze_epochs=1, batch_size=32, pretrained=False, augment=NONE,
                         device="cpu", runs_dir=str(root), name="d")
     train_unet(cfg)
     return root / "segment" / "d"

@@ -175,7 +175,8 @@ def test_images_are_read_as_a_person_sees_them_and_masks_turn_with_them(tmp_path
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("seg-run")
     masks_folder(root / "data", [binary() for _ in range(4)])
-    train_unet(SegmentConfig(data=f"folder:{root / 'data'}", image_size=32, epochs=1, batch_size=4, pretrained=False,
+    train_unet(SegmentConfig(data=f"folder:{root / 'data'}", image_size=32, freeze_epochs=1, batch_size=4,
+                             pretrained=False,
                              device="cpu", runs_dir=str(root / "runs"), name="r"))
     return root / "runs" / "segment" / "r"
 
@@ -212,7 +213,7 @@ def test_predict_refuses_run_folders_of_another_shape(run, tmp_path):
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("image_size", 48, "multiple of 32"), ("image_size", 16, ">= 32"), ("image_size", 64.0, "whole number"),
-    ("epochs", -1, ">= 0"), ("finetune_epochs", True, "whole number"), ("lr", float("nan"), "finite"),
+    ("freeze_epochs", -1, ">= 0"), ("finetune_epochs", True, "whole number"), ("freeze_lr", float("nan"), "finite"),
     ("finetune_lr", 0, "> 0"), ("dropout", 1.0, "< 1"), ("val_fraction", 0.0, "> 0"), ("val_fraction", 1, "< 1"),
     ("batch_size", 1, ">= 2"), ("seed", -3, ">= 0"), ("device", "tpu", "--device"), ("name", "a/b", "plain folder"),
     ("data", "folder:", "--data"), ("data", "voc:x", "--data"), ("encoder", "nope_net", "Unknown encoder"),
@@ -235,7 +236,7 @@ def test_joint_augment_refuses_bad_values(field, value):
     [], "text", {}, {"data": {"name": "digits"}, "model": "lenet5", "fit": {}, "augment": {}},
     {"data": "digits", "generator": "transposed", "latent_dim": 8, "image_size": 32, "channels": 1, "width": 1.0,
      "epochs": 1, "augment": {}},
-    {**SegmentConfig(image_size=32).to_dict(), "epochs": "ten"},
+    {**SegmentConfig(image_size=32).to_dict(), "freeze_epochs": "ten"},
     {**SegmentConfig(image_size=32).to_dict(), "augment": [1]},
     {**SegmentConfig(image_size=32).to_dict(), "augment": {"spin": 3}},
 ])

@@ -118,7 +118,7 @@ def test_metrics_on_a_known_confusion():
 
 
 def test_training_beats_the_majority_baseline_and_predicts_at_original_size(tmp_path):
-    cfg = SegmentConfig(data="digits", image_size=32, epochs=3, batch_size=32, runs_dir=str(tmp_path), name="d")
+    cfg = SegmentConfig(data="digits", image_size=32, freeze_epochs=3, batch_size=32, runs_dir=str(tmp_path), name="d")
     summary = train_unet(cfg)
     background = 0.7  # digit strokes cover under a third of the pixels
     assert summary["val_miou"] > background / 2 + 0.3  # predicting all background gives mIoU <= 0.35
@@ -141,7 +141,7 @@ def test_segmentation_resume_equals_uninterrupted(tmp_path):
             raise KeyboardInterrupt
 
     def cfg(root):
-        return SegmentConfig(data="digits", image_size=32, epochs=1, finetune_epochs=1, batch_size=64,
+        return SegmentConfig(data="digits", image_size=32, freeze_epochs=1, finetune_epochs=1, batch_size=64,
                              runs_dir=str(root), name="r")
 
     full = train_unet(cfg(tmp_path / "a"))
@@ -194,3 +194,22 @@ def test_segment_trains_on_the_oxford_pet_files_as_they_are(tmp_path, capsys):
     assert "480 train / 120 val images, classes ['pet', 'background', 'border']" in (run / "log.txt").read_text()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["val_pixel_acc"] > 0.58 + 0.03 and summary["val_miou"] > 0.3  # background is 58% of the pixels
+
+
+def test_evaluate_gives_the_numbers_training_reported_and_judges_other_data(capsys, tmp_path):
+    from tests.cli import cnnlab
+
+    code, out = cnnlab(capsys, "segment", "train", "--image-size", "32", "--no-pretrained", "--epochs", "2",
+                       "--batch-size", "32", "--device", "cpu", "--runs-dir", tmp_path, "--name", "ev")
+    assert code == 0, out
+    run = tmp_path / "segment/ev"
+    summary = json.loads((run / "summary.json").read_text())
+    code, out = cnnlab(capsys, "segment", "evaluate", run, "--out", tmp_path / "ev.json")
+    assert code == 0 and "mIoU" in out, out
+    result = json.loads((tmp_path / "ev.json").read_text())
+    assert result["judged"] == "val" and result["miou"] == pytest.approx(summary["val_miou"], abs=1e-6)
+    assert set(result["iou"]) == {"background", "stroke"}
+    code, out = cnnlab(capsys, "segment", "evaluate", run, "--data", "digits")
+    assert code == 0 and "digits (600 images)" in out, out
+    code, out = cnnlab(capsys, "segment", "evaluate", tmp_path / "nowhere")
+    assert code != 0 and "Traceback" not in out

@@ -1,6 +1,8 @@
 """The defaults a user gets without tuning flags: a backbone sized for the data, and the checkpoint picked by
 searching the validation images among the training images, as search is used."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,16 @@ def test_a_pretrained_backbone_is_judged_against_its_own_features():
     cfg = SimilarityConfig(model="timm:efficientnet_lite0", pretrained=True, method="metric")
     (name, embedder), = starting_point(cfg, None, resolve_device("cpu")).items()
     assert isinstance(embedder, PretrainedEmbedder) and name.startswith("pretrained efficientnet_lite0")
+
+
+def test_metric_search_on_the_built_in_digits_trains_with_no_other_option(capsys, tmp_path):
+    """--model auto once picked airnet for the native 8x8 digits, which it cannot take: the digits now come at
+    the side every room gives them (32 px) when --image-size is not given."""
+    from tests.cli import cnnlab
+
+    code, out = cnnlab(capsys, "similarity", "train", "--data", "digits", "--method", "metric", "--epochs", "1",
+                       "--train-per-class", "20", "--runs-dir", tmp_path, "--name", "d")  # small: seconds
+    assert code == 0, out
+    config = json.loads((tmp_path / "similarity/d/config.json").read_text())
+    summary = json.loads((tmp_path / "similarity/d/summary.json").read_text())
+    assert config["data"]["image_size"] == 32 and summary["model"] == "airnet" and summary["epochs"] == 1

@@ -22,9 +22,9 @@ from cnnlab.classify.config import (
 from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
-from cnnlab.data.config import DataConfig
+from cnnlab.data.config import DataConfig, default_image_size
 from cnnlab.errors import CnnlabError
-from cnnlab.train.config import FitConfig
+from cnnlab.train.config import FitConfig, split_epochs
 from cnnlab.train.options import HELP as TRAINING_OPTIONS
 from cnnlab.train.options import shown, training_options
 
@@ -53,8 +53,10 @@ def train(
     pretrained: bool = typer.Option(False, help="start from ImageNet weights (cnnlab models list --pretrained)"),
     weights: str = typer.Option(None, help="a weights file to start from (state dict or checkpoint)"),
     input_size: int = typer.Option(None, help="side the network takes (default: the weights' or the images')"),
-    freeze_epochs: int = typer.Option(0, help="phase 1: epochs training only the head on a frozen backbone"),
-    finetune_epochs: int = typer.Option(0, help="phase 2: epochs fine-tuning everything"),
+    freeze_epochs: int = typer.Option(None, help="phase 1: epochs training only the head on a frozen backbone "
+                                      "(default: 0; with --epochs: --epochs minus --finetune-epochs)"),
+    finetune_epochs: int = typer.Option(None, help="phase 2: epochs fine-tuning everything (default: 0; with "
+                                        "--epochs: the rest)"),
     freeze_lr: float = typer.Option(FREEZE_LR, help="phase 1 learning rate (SGD, momentum 0.9; the lecture's: 0.2)"),
     finetune_lr: float = typer.Option(FINETUNE_LR, help="phase 2 learning rate (SGD, momentum 0.9, Nesterov; the "
                                       "lecture's: 0.01)"),
@@ -76,10 +78,12 @@ def train(
     from cnnlab.classify.training import train_classifier
 
     opts = dict(train_options)
+    if freeze_epochs is not None or finetune_epochs is not None:  # transfer phases: --epochs is their sum
+        freeze_epochs, finetune_epochs = split_epochs(opts["epochs"], freeze_epochs, finetune_epochs,
+                                                      default_epochs=0, default_freeze=0)
     r = recipe_values(recipe, {"model": model, "augment": augment, **{k: opts.pop(k) for k in RECIPE_FIT}})
-    if image_size is None and data == "digits":
-        image_size = 32  # the 8x8 digits are too small for most of the zoo; the quickstart's size
-    phases = transfer_phases(freeze_epochs, finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
+    image_size = default_image_size(data, image_size)
+    phases = transfer_phases(freeze_epochs or 0, finetune_epochs or 0, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
                              schedule=r["schedule"], backbone_lr_scale=backbone_lr_scale,
                              finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
                              else not (pretrained or weights))
@@ -178,7 +182,8 @@ def sweep(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SI
     """The seed's exercise: 3 CNNs of different depth/kernel/dense size, each with and without augmentation."""
     from cnnlab.classify.compare import sweep_configs, train_and_compare
 
-    base = ClassifyConfig(data=DataConfig(data, data_dir, image_size, seed=seed), name=name, runs_dir=runs_dir,
+    data_config = DataConfig(data, data_dir, default_image_size(data, image_size), seed=seed)
+    base = ClassifyConfig(data=data_config, name=name, runs_dir=runs_dir,
                           fit=FitConfig(epochs=epochs, batch_size=batch_size, seed=seed, device=device))
     out = Path(runs_dir) / "classify" / f"{name}-compare"
     print_table(train_and_compare(sweep_configs(base, parse_augment(augment)), out, overwrite=overwrite), "sweep")
@@ -199,7 +204,9 @@ def transfer_compare(
     """From scratch vs frozen pretrained backbone vs fine-tuned, same network, data and epochs."""
     from cnnlab.classify.compare import train_and_compare, transfer_configs
 
-    base = ClassifyConfig(data=DataConfig(data, data_dir, image_size, train_per_class=train_per_class, seed=seed),
+    data_config = DataConfig(data, data_dir, default_image_size(data, image_size), train_per_class=train_per_class,
+                             seed=seed)
+    base = ClassifyConfig(data=data_config,
                           model=model, weights=weights, input_size=input_size, augment=parse_augment(augment),
                           fit=FitConfig(batch_size=batch_size, seed=seed, device=device), name=name,
                           runs_dir=runs_dir)

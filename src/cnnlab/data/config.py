@@ -10,6 +10,14 @@ from cnnlab.checks import check_number
 from cnnlab.errors import ConfigError
 
 FOLDER_PREFIX = "folder:"
+# The side a built-in dataset is resized to when --image-size is not given, for every room: the 8x8 digits are too
+# small for most of the zoo (airnet, the similarity default, and the baseline CNN need 32); the seed's 32.
+DEFAULT_IMAGE_SIZE = {"digits": 32}
+
+
+def default_image_size(name: str, image_size: int | None) -> int | None:
+    """`image_size`, or when it is None the dataset's default side (None: keep the native size)."""
+    return DEFAULT_IMAGE_SIZE.get(name) if image_size is None else image_size
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ import typer
 
 from cnnlab.cliutil import given_options
 from cnnlab.console import console
+from cnnlab.train.config import split_epochs
+
+DEFAULT_EPOCHS, DEFAULT_FREEZE = 8, 3  # localize's: 3 frozen, 5 fine-tuning (docs/benchmarks.md)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,8 +32,11 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
           box_weight: float = typer.Option(1.0, help="weight of the box loss (the lecture: 0.2)"),
           augment: bool = typer.Option(True, help="flip, scale, shift and colour, boxes moved along"),
           val_fraction: float = typer.Option(0.15), test_fraction: float = typer.Option(0.15),
-          freeze_epochs: int = typer.Option(3, help="epochs with the backbone frozen"),
-          finetune_epochs: int = typer.Option(5, help="then epochs training everything"),
+          epochs: int = typer.Option(None, help=f"epochs in all (default: {DEFAULT_EPOCHS}, the first "
+                                     f"{DEFAULT_FREEZE} frozen)"),
+          freeze_epochs: int = typer.Option(None, help=f"of them, epochs with the backbone frozen (default: "
+                                            f"{DEFAULT_FREEZE})"),
+          finetune_epochs: int = typer.Option(None, help="then epochs training everything (default: the rest)"),
           freeze_lr: float = typer.Option(3e-3), finetune_lr: float = typer.Option(5e-4),
           batch_size: int = typer.Option(16), max_seconds: float = typer.Option(None, help="training time budget"),
           seed: int = typer.Option(0), device: str = typer.Option("auto"), name: str = typer.Option(None),
@@ -41,11 +47,14 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
     from cnnlab.localize.config import LocalizeConfig
     from cnnlab.localize.training import train_localizer
 
+    freeze_epochs, finetune_epochs = split_epochs(epochs, freeze_epochs, finetune_epochs,
+                                                  default_epochs=DEFAULT_EPOCHS, default_freeze=DEFAULT_FREEZE)
     cfg = LocalizeConfig(data, label, attribute, head, model, pretrained, weights, image_size, resize, box_loss,
                          cls_weight, box_weight, BoxAugment() if augment else NO_AUGMENT, val_fraction, test_fraction,
                          freeze_epochs, finetune_epochs, freeze_lr, finetune_lr, batch_size, max_seconds, seed, device,
                          name, runs_dir)
-    summary = train_localizer(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
+    summary = train_localizer(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx),
+                              aliases={"epochs": ("freeze_epochs", "finetune_epochs")})
     console.print({k: v for k, v in summary.items() if k != "notes"})
 
 

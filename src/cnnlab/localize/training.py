@@ -67,12 +67,12 @@ def split_data(data: BoxData, splits: dict[str, list[str]]) -> dict[str, BoxData
 
 
 def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
-                    given: set[str] | None = None) -> dict:
+                    given: set[str] | None = None, aliases: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Train `cfg` into its run folder; returns the summary (test mean IoU, acc@0.5, class accuracy, mAP)."""
     if not resume and cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
         raise DataError(f"--weights {cfg.weights} is not a file")
     run, cfg, checkpoint = start_run(cfg, LocalizeConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
-                                     extendable=("finetune_epochs",))
+                                     aliases=aliases, extendable=("finetune_epochs",))
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data, left_out = load_box_data(cfg, run.log)

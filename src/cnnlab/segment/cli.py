@@ -1,4 +1,4 @@
-"""`cnnlab segment ...`: train, predict, via-to-masks."""
+"""`cnnlab segment ...`: train, evaluate, predict, compare, via-to-masks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import typer
 
 from cnnlab.cliutil import given_options
 from cnnlab.console import console
+from cnnlab.train.config import split_epochs
 from cnnlab.train.options import training_options
+
+DEFAULT_EPOCHS = 10  # the seed's, all with the encoder frozen
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -21,9 +24,12 @@ def train(ctx: typer.Context,
           pretrained: bool = typer.Option(True, help="ImageNet weights for the encoder"),
           weights: str = typer.Option(None), dropout: float = typer.Option(0.0, help="decoder dropout (seed: 0.5)"),
           augment: bool = typer.Option(True, help="joint flip/rotation/zoom/shift of image and mask"),
-          epochs: int = typer.Option(10, help="epochs with the encoder frozen"),
-          finetune_epochs: int = typer.Option(0, help="then epochs with the encoder trained too"),
-          lr: float = typer.Option(1e-3, help="learning rate of the frozen-encoder epochs (Adam)"),
+          epochs: int = typer.Option(None, help=f"epochs in all (default: {DEFAULT_EPOCHS}, all with the encoder "
+                                     "frozen)"),
+          freeze_epochs: int = typer.Option(None, help="of them, epochs with the encoder frozen (default: all but "
+                                            "--finetune-epochs)"),
+          finetune_epochs: int = typer.Option(None, help="then epochs with the encoder trained too (default: 0)"),
+          freeze_lr: float = typer.Option(1e-3, help="learning rate of the frozen-encoder epochs (Adam)"),
           finetune_lr: float = typer.Option(1e-4, help="learning rate of the fine-tuning epochs (Adam)"),
           name: str = typer.Option(None), runs_dir: str = typer.Option("runs"),
           resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),
@@ -33,12 +39,30 @@ def train(ctx: typer.Context,
     from cnnlab.segment.augment import NONE, JointAugment
     from cnnlab.segment.training import SegmentConfig, train_unet
 
+    freeze_epochs, finetune_epochs = split_epochs(epochs, freeze_epochs, finetune_epochs,
+                                                  default_epochs=DEFAULT_EPOCHS, default_freeze=None)
     cfg = SegmentConfig(data=data, image_size=image_size, encoder=encoder, pretrained=pretrained, weights=weights,
-                        dropout=dropout, augment=JointAugment() if augment else NONE, epochs=epochs,
-                        finetune_epochs=finetune_epochs, lr=lr, finetune_lr=finetune_lr, name=name,
+                        dropout=dropout, augment=JointAugment() if augment else NONE, freeze_epochs=freeze_epochs,
+                        finetune_epochs=finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr, name=name,
                         runs_dir=runs_dir, **train_options)
-    summary = train_unet(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
+    summary = train_unet(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx),
+                         aliases={"epochs": ("freeze_epochs", "finetune_epochs")})
     console.print(summary)
+
+
+@app.command("evaluate")
+def evaluate(run: str = typer.Argument(..., help="a segment run folder"),
+             data: str = typer.Option(None, help="other masked images to judge: digits, isbi:PATH, oxford-pet:PATH or "
+                                      "folder:PATH (default: the run's validation split)"),
+             out: str = typer.Option(None, help="also write the result to this JSON file")) -> None:
+    """Pixel accuracy, mean IoU, Dice and each class's IoU of a run's best model."""
+    from cnnlab.cliutil import print_table
+    from cnnlab.segment.evaluate import evaluate_run
+
+    result = evaluate_run(run, data, out)
+    print_table([{"class": c, "iou": v} for c, v in result["iou"].items()],
+                f"{result['judged']} ({result['count']} images): pixel accuracy {result['pixel_acc']:.2%}, "
+                f"mIoU {result['miou']:.3f}, Dice {result['dice']:.3f}")
 
 
 @app.command("predict")
@@ -79,7 +103,7 @@ def via_to_masks(project: str = typer.Argument(..., help="a VIA project or regio
 @app.command("compare")
 def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
             image_size: int = typer.Option(128), encoder: str = typer.Option("efficientnet_lite0"),
-            epochs: int = typer.Option(5, help="frozen epochs (the frozen runs get all epochs frozen)"),
+            freeze_epochs: int = typer.Option(5, help="frozen epochs (the frozen runs get all epochs frozen)"),
             finetune_epochs: int = typer.Option(5), batch_size: int = typer.Option(16),
             augment: bool = typer.Option(True), seed: int = typer.Option(0), name: str = typer.Option("seg"),
             runs_dir: str = typer.Option("runs"), overwrite: bool = typer.Option(False),
@@ -95,7 +119,8 @@ def compare(data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-p
     from cnnlab.segment.training import SegmentConfig
     from cnnlab.train.run import write_json_atomic
 
-    base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE, epochs=epochs,
+    base = SegmentConfig(data, image_size, encoder, augment=JointAugment() if augment else NONE,
+                         freeze_epochs=freeze_epochs,
                          batch_size=batch_size, seed=seed, name=name, runs_dir=runs_dir)
     path = Path(out) if out else Path(runs_dir) / "segment" / f"{name}-compare.json"
     if path.is_dir():  # said now, not after five trainings

@@ -14,12 +14,12 @@ def compare_configs(base: SegmentConfig, finetune_epochs: int) -> list[SegmentCo
     All five are built (so checked) before any of them trains."""
     check_number("finetune_epochs", finetune_epochs, low=0, integer=True)
     name = base.name or "seg"
-    total = base.epochs + finetune_epochs
-    frozen = replace(base, epochs=total, finetune_epochs=0, dropout=0.0, name=f"{name}-frozen")
-    tuned = replace(base, epochs=base.epochs, finetune_epochs=finetune_epochs, dropout=0.0, name=f"{name}-finetuned")
+    total = base.freeze_epochs + finetune_epochs
+    frozen = replace(base, freeze_epochs=total, finetune_epochs=0, dropout=0.0, name=f"{name}-frozen")
+    tuned = replace(base, finetune_epochs=finetune_epochs, dropout=0.0, name=f"{name}-finetuned")
     return [frozen, replace(frozen, dropout=0.5, name=f"{name}-frozen-dropout"), tuned,
             replace(tuned, dropout=0.5, name=f"{name}-finetuned-dropout"),
-            replace(base, pretrained=False, weights=None, epochs=0, finetune_epochs=total, dropout=0.0,
+            replace(base, pretrained=False, weights=None, freeze_epochs=0, finetune_epochs=total, dropout=0.0,
                     name=f"{name}-random-encoder")]
 
 

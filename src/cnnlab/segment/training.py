@@ -47,9 +47,9 @@ class SegmentConfig:
     dropout: float = 0.0  # the seed's optional Dropout 0.5 in the decoder
     augment: JointAugment = field(default_factory=JointAugment)
     val_fraction: float = 0.2
-    epochs: int = 10  # with the encoder frozen (the seed's setting)
+    freeze_epochs: int = 10  # with the encoder frozen (the seed's setting)
     finetune_epochs: int = 0  # then with the encoder trained too
-    lr: float = 1e-3  # Adam, as the seed
+    freeze_lr: float = 1e-3  # Adam, as the seed
     finetune_lr: float = 1e-4
     batch_size: int = 16
     seed: int = 0
@@ -81,11 +81,11 @@ class SegmentConfig:
         if not isinstance(self.augment, JointAugment):
             raise ConfigError(f"augment must be a JointAugment, got {self.augment!r}")
         check_number("val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
-        check_number("epochs", self.epochs, low=0, integer=True)
+        check_number("freeze_epochs", self.freeze_epochs, low=0, integer=True)
         check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
-        if self.epochs + self.finetune_epochs < 1:
-            raise ConfigError("--epochs and --finetune-epochs are both 0: give at least one epoch to train")
-        check_number("lr", self.lr, low=0, low_open=True, high=10)
+        if self.freeze_epochs + self.finetune_epochs < 1:
+            raise ConfigError("--freeze-epochs and --finetune-epochs are both 0: give at least one epoch to train")
+        check_number("freeze_lr", self.freeze_lr, low=0, low_open=True, high=10)
         check_number("finetune_lr", self.finetune_lr, low=0, low_open=True, high=10)
         check_number("batch_size", self.batch_size, low=2, high=1 << 16, integer=True)  # BatchNorm needs 2
         check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
@@ -106,19 +106,23 @@ class SegmentConfig:
         return asdict(self)
 
     def fit_config(self) -> FitConfig:
-        phases = frozen_then_finetune(self.epochs, self.lr, self.finetune_epochs, self.finetune_lr,
+        phases = frozen_then_finetune(self.freeze_epochs, self.freeze_lr, self.finetune_epochs, self.finetune_lr,
                                       pretrained=self.pretrained or bool(self.weights))
         shared = {k: getattr(self, k) for k in SHARED_OPTIONS}
         return FitConfig(**shared, phases=phases)
 
     @classmethod
     def from_dict(cls, d: dict) -> SegmentConfig:
-        """The config of a run folder's config.json; RunFolderError when it is not a segment run's."""
+        """The config of a run folder's config.json; RunFolderError when it is not a segment run's. Runs made
+        before the rooms shared their phase names called the frozen phase epochs/lr."""
+        if isinstance(d, dict) and "freeze_epochs" not in d and "epochs" in d:
+            d = {**{k: v for k, v in d.items() if k not in ("epochs", "lr")}, "freeze_epochs": d["epochs"],
+                 **({"freeze_lr": d["lr"]} if "lr" in d else {})}
         return config_with_augment(cls, d, REQUIRED_KEYS, JointAugment, "segment")
 
 
 # Keys every segment run's config.json has had: a config.json without them is another task's.
-REQUIRED_KEYS = ("data", "image_size", "encoder", "epochs", "finetune_epochs", "augment")
+REQUIRED_KEYS = ("data", "image_size", "encoder", "freeze_epochs", "finetune_epochs", "augment")
 MAX_IMAGE_SIZE = 2048
 MIN_IMAGES = 3  # two to train on (BatchNorm needs a pair), one to validate
 
@@ -214,7 +218,7 @@ def predict_masks(model: UNet, x: torch.Tensor) -> torch.Tensor:
 
 
 def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
-               given: set[str] | None = None) -> dict:
+               given: set[str] | None = None, aliases: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Train `cfg` into its run folder; returns the summary (validation mIoU, Dice, seconds per epoch)."""
     if not resume:  # a typo in --data or --weights is named before a run folder is made
         check_data_folder(cfg.data)
@@ -222,7 +226,7 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
             raise DataError(f"--weights {cfg.weights} is not a file")
     ranks = distributed.setup(cfg.device)
     run, cfg, checkpoint = start_run(cfg, SegmentConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
-                                     extendable=("finetune_epochs",))
+                                     aliases=aliases, extendable=("finetune_epochs",))
     device = distributed.device_for(ranks, resolve_device(cfg.device))
     seed_everything(cfg.seed)
     train_set, val_set = load_splits(cfg)

@@ -12,7 +12,7 @@ from cnnlab.checks import check_device, check_number
 from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
 from cnnlab.console import console, err_console
 from cnnlab.data.augment_spec import parse_augment
-from cnnlab.data.config import DataConfig
+from cnnlab.data.config import DataConfig, default_image_size
 from cnnlab.errors import ConfigError
 from cnnlab.similarity.defaults import AUGMENT_DEFAULT, AUTO, FIT_DEFAULTS, SMALL_IMAGE_SIDE
 from cnnlab.train.config import FitConfig
@@ -72,8 +72,8 @@ def train(
     from cnnlab.similarity.training import train_similarity
 
     cfg = SimilarityConfig(
-        data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
-                        seed=train_options["seed"]),
+        data=DataConfig(data, data_dir, default_image_size(data, image_size), channels, val_fraction,
+                        train_per_class=train_per_class, seed=train_options["seed"]),
         model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
         input_size=input_size, method=method, loss=loss, rank=rank, embedding_dim=embedding_dim, pairs=pairs,
         augment=parse_augment(augment),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnlab.checks import check_choice, check_device, check_number
+from cnnlab.errors import ConfigError
 from cnnlab.train.board import check_tensorboard
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -45,6 +46,36 @@ def frozen_then_finetune(frozen_epochs: int, frozen_lr: float, finetune_epochs: 
         phases.append(PhaseConfig("finetune", finetune_epochs, "adam", finetune_lr, schedule=finetune_schedule,
                                   train="all", freeze_norm_stats=pretrained))
     return tuple(phases)
+
+
+def split_epochs(epochs: int | None, freeze_epochs: int | None, finetune_epochs: int | None, *,
+                 default_epochs: int, default_freeze: int | None) -> tuple[int, int]:
+    """(frozen, fine-tuning) epochs of a transfer-learning room from the options given (None: not given).
+
+    The same meaning in every room: --epochs is the run's epochs in all, --freeze-epochs of them with the
+    backbone frozen and --finetune-epochs training everything. Given any two, the third follows; given all three,
+    they must add up. `default_freeze` is the room's frozen share (None: all of --epochs), the rest fine-tunes."""
+    for flag, value in (("epochs", epochs), ("freeze_epochs", freeze_epochs), ("finetune_epochs", finetune_epochs)):
+        check_number(flag, value, low=0, integer=True, optional=True)
+    if epochs is not None and freeze_epochs is not None and finetune_epochs is not None:
+        if freeze_epochs + finetune_epochs != epochs:
+            raise ConfigError(f"--freeze-epochs {freeze_epochs} and --finetune-epochs {finetune_epochs} do not add up "
+                              f"to --epochs {epochs}: give two of the three")
+        return freeze_epochs, finetune_epochs
+    if epochs is None:  # each phase not given keeps the room's default
+        base_freeze = default_epochs if default_freeze is None else default_freeze
+        return (base_freeze if freeze_epochs is None else freeze_epochs,
+                default_epochs - base_freeze if finetune_epochs is None else finetune_epochs)
+    given = freeze_epochs if freeze_epochs is not None else finetune_epochs
+    if given is not None and given > epochs:
+        flag = "--freeze-epochs" if freeze_epochs is not None else "--finetune-epochs"
+        raise ConfigError(f"{flag} {given} is more than --epochs {epochs} (the run's epochs in all)")
+    if freeze_epochs is not None:
+        return freeze_epochs, epochs - freeze_epochs
+    if finetune_epochs is not None:
+        return epochs - finetune_epochs, finetune_epochs
+    frozen = epochs if default_freeze is None else min(default_freeze, epochs)
+    return frozen, epochs - frozen
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""`cnnlab segment evaluate`: a run's best U-Net judged on its validation images (or on other masked images),
+with the same numbers training reports: pixel accuracy, mean IoU, Dice and each class's IoU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cnnlab.cliutil import fresh_path
+from cnnlab.errors import DataError
+from cnnlab.segment.metrics import confusion, scores
+from cnnlab.train.run import write_json_atomic
+
+
+@torch.no_grad()
+def confusion_of(model, data, batch_size: int = 16) -> torch.Tensor:
+    """(K, K) pixel counts of the model's masks against `data`'s (a MaskData), rows true class."""
+    from cnnlab.segment.training import mask_loader
+
+    k = model.spec.num_classes
+    matrix = torch.zeros(k, k, dtype=torch.long)
+    for x, y in mask_loader(data, batch_size):
+        matrix += confusion(model(x).argmax(1), y, k)  # logits (B, K, S, S) -> masks (B, S, S)
+    return matrix
+
+
+def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None) -> dict:
+    """The run's best model on its validation split (segment runs hold no test split) or on every image of
+    `data` (digits or LAYOUT:PATH, resized to the run's size)."""
+    from cnnlab.segment.predict import open_unet
+    from cnnlab.segment.training import load_mask_data, load_splits
+
+    run, cfg, model, classes = open_unet(run_path)
+    if data is None:
+        judged, images = "val", load_splits(cfg)[1]
+    else:
+        judged, images = data, load_mask_data(data, cfg.image_size)
+        if images.classes != classes or images.images.shape[1] != model.spec.in_channels:
+            raise DataError(f"{data} has classes {images.classes} in {images.images.shape[1]} channel(s); the run "
+                            f"was trained on {classes} in {model.spec.in_channels}")
+    s = scores(confusion_of(model, images))
+    result = {"judged": judged, "count": len(images), "pixel_acc": s["pixel_acc"], "miou": s["miou"],
+              "dice": s["dice"], "iou": dict(zip(classes, s["iou"], strict=True))}
+    if out is not None:
+        write_json_atomic(fresh_path(out), result)
+    return result
