@@ -67,6 +67,31 @@ def test_second_load_comes_from_the_cache_and_a_change_invalidates_it(digit_fold
         load_dataset(cfg)  # a changed file is read again, not served from the cache
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "wrong-arrays"])
+def test_a_damaged_cache_is_rebuilt_with_a_notice_never_an_error(digit_folder, capsys, damage):
+    cfg = DataConfig(f"folder:{digit_folder}", image_size=12)
+    first = load_dataset(cfg)
+    (cache,) = (digit_folder / ".cnnlab-cache").glob("images-*.npz")
+    good = cache.read_bytes()
+    if damage == "truncated":
+        cache.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage":
+        cache.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    elif damage == "empty":
+        cache.write_bytes(b"")
+    else:
+        with open(cache, "wb") as f:
+            np.savez(f, images=np.zeros((2, 1, 12, 12), np.uint8), labels=np.zeros(5, np.int64),
+                     classes=np.array(["a"]), paths=np.array(["x"]), skipped=np.zeros((0, 2), str))
+    capsys.readouterr()
+    again = load_dataset(cfg)
+    assert (again.train.images == first.train.images).all() and again.train.paths == first.train.paths
+    said = capsys.readouterr().err
+    assert "could not be read" in said and "rebuilding it" in said and len(said.strip().splitlines()) <= 2
+    load_dataset(cfg)  # rebuilt in place: the next run reads it without a word
+    assert "could not be read" not in capsys.readouterr().err
+
+
 def test_one_class_is_refused_and_a_single_image_class_is_kept_for_training(digit_folder):
     for extra in ("class1", "class2"):
         for f in (digit_folder / extra).iterdir():

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from cnnlab.atomic import replacing
+from cnnlab.console import notice
 from cnnlab.data.images import ImageData
 from cnnlab.data.pixels import fit_square, is_gray, normalize
 from cnnlab.errors import DataError
@@ -56,14 +57,21 @@ def _cache_key(paths: list[Path], labels: list[int], classes: list[str], image_s
 
 
 def _read_cache(file: Path) -> tuple[ImageData, list[tuple[str, str]]] | None:
+    """The cached images, or None (with a one-line notice) when the file is damaged or not of this shape: a
+    cache is ours to rebuild, never a reason to stop (a truncated zip raises BadZipFile, a bad member zlib.error,
+    a wrong array ValueError...)."""
     try:
         with np.load(file, allow_pickle=False) as npz:
             images, labels = npz["images"], npz["labels"]
             classes, paths = [str(c) for c in npz["classes"]], [str(p) for p in npz["paths"]]
             skipped = [tuple(map(str, row)) for row in npz["skipped"].reshape(-1, 2)]
-    except (OSError, KeyError, ValueError, EOFError):
-        return None  # a damaged cache is rebuilt, never trusted
-    return ImageData(torch.from_numpy(images), torch.from_numpy(labels), classes, paths), skipped
+        if images.dtype != np.uint8 or images.ndim != 4 or not len(images) == len(labels) == len(paths):
+            raise ValueError(f"arrays of {images.dtype} {images.shape}, {len(labels)} labels, {len(paths)} paths")
+        data = ImageData(torch.from_numpy(images), torch.from_numpy(labels).long(), classes, paths)
+    except Exception as exc:  # noqa: BLE001 (any failure to read a derived file means: rebuild it)
+        notice(f"the image cache {file.name} could not be read ({type(exc).__name__}: {exc}); rebuilding it")
+        return None
+    return data, skipped
 
 
 def _write_cache(file: Path, data: ImageData, skipped: list[tuple[str, str]]) -> None:
