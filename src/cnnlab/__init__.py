@@ -3,14 +3,24 @@
 From Python: `cnnlab.classify.train(data="digits", epochs=5)` (and segment, localize, similarity, generate) returns
 a Run; `cnnlab.open_run(PATH)` opens one; `cnnlab.load(RUN_OR_EXPORT).predict(images)` predicts."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from cnnlab.errors import CnnlabError
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # for type checkers and editors only: `import cnnlab` stays light
+    from os import PathLike
+
+    from cnnlab.api import Predictor
+    from cnnlab.runview import Run
+
+__version__ = "0.2.0"
 __all__ = ["CnnlabError", "__version__", "load", "open_run"]
 TASKS = ("classify", "segment", "localize", "similarity", "generate")
 
 
-def load(path, *, device: str = "auto"):
+def load(path: str | PathLike, *, device: str = "auto") -> Predictor:
     """A trained model (a run folder, or a file `cnnlab export` wrote) with `.predict(images)`: see cnnlab.api.
     Imported on call, so `import cnnlab` stays light."""
     from cnnlab.api import load as load_model
@@ -18,7 +28,7 @@ def load(path, *, device: str = "auto"):
     return load_model(path, device=device)
 
 
-def open_run(path):
+def open_run(path: str | PathLike) -> Run:
     """The Run of a run folder: summary, history, paths, .plot(), .load(); shown inline in Jupyter."""
     from cnnlab.runview import Run
 

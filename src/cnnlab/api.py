@@ -13,9 +13,11 @@ task's room (cnnlab.TASK.predictor).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 
@@ -24,6 +26,14 @@ from cnnlab.data.pixels import fit_square
 from cnnlab.errors import CnnlabError
 
 TASKS = ("classify", "segment", "localize", "similarity")  # what cnnlab.load takes: runs of these, and exports
+
+
+class Predictor(Protocol):
+    """What `cnnlab.load` gives for every task: the task's name and `predict(images)`, one result per image."""
+
+    task: str
+
+    def predict(self, images: Sequence[Any], *args: Any, **kwargs: Any) -> list: ...
 
 
 @dataclass
@@ -81,7 +91,7 @@ def task_of_model(path: Path) -> str:
     return task
 
 
-def load(path: str | Path, *, device: str = "auto"):
+def load(path: str | Path, *, device: str = "auto") -> Predictor:
     """The model of a run folder or of a file `cnnlab export` wrote, ready to predict: a ClassifierPredictor,
     or the SegmentPredictor, LocalizePredictor or EmbeddingPredictor of the task's room."""
     path = Path(path)
