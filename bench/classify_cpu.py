@@ -4,6 +4,9 @@ and without augmentation, fashion-cnn and densenet-seed on the Fashion-MNIST fil
     python -m bench.classify_cpu --shared ../shared/data [--only quickstart,cifar,fashion]
 
 Writes bench/out/classify_cpu.json (one record per run) and prints a markdown table for docs/benchmarks.md.
+
+--smoke (CI): the quickstart for one epoch and each run but densenet-seed's (bench.speed smokes it) for one epoch
+on tiny built-in data (bench/smoke.py), written to a temporary folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.training import train_classifier
 from cnnlab.data.augment import parse_augment
@@ -39,20 +43,21 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def bench_quickstart() -> dict:
+def bench_quickstart(out: Path, extra: tuple[str, ...] = ()) -> dict:
     start = time.perf_counter()
-    done = subprocess.run(["cnnlab", "quickstart", "--runs-dir", str(OUT / "runs")], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "cnnlab", "quickstart", "--runs-dir", str(out / "runs"), *extra],
+                          capture_output=True, text=True)
     wall = time.perf_counter() - start
-    summary = json.loads((OUT / "runs/classify/quickstart/summary.json").read_text())
     assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "runs/classify/quickstart/summary.json").read_text())
     return {"run": "quickstart (digits, baseline-cnn)", "wall_s": wall, "test_acc": summary["test_acc"],
             "s_per_epoch": summary["seconds_per_epoch"], "epochs": summary["epochs"]}
 
 
-def bench_training(shared: Path, data: str, folder: str, model: str, augment: str, epochs: int,
+def bench_training(out: Path, shared: Path, data: str, folder: str, model: str, augment: str, epochs: int,
                    timing_epochs: int | None = None) -> dict:
     cfg = ClassifyConfig(data=DataConfig(data, str(shared / folder)), model=model, augment=parse_augment(augment),
-                         fit=FitConfig(epochs=timing_epochs or epochs, batch_size=64), runs_dir=str(OUT / "runs"),
+                         fit=FitConfig(epochs=timing_epochs or epochs, batch_size=64), runs_dir=str(out / "runs"),
                          name=f"{model}-{data}-{'aug' if augment != 'none' else 'noaug'}")
     start = time.perf_counter()
     result = train_classifier(cfg, overwrite=True)
@@ -67,16 +72,22 @@ def main() -> None:
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--only", default="quickstart,cifar,fashion")
     parser.add_argument("--timing-epochs", type=int, help="run each only this long (seconds per epoch, quiet machine)")
+    add_smoke(parser)
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
+    out, quick = OUT, ()
+    if args.smoke:
+        out, quick = smoke_out(), ("--epochs", "1")
+        args.shared, args.timing_epochs = str(smoke_data(out)), 1
+    out.mkdir(exist_ok=True)
     records = []
     for part in args.only.split(","):
         if part == "quickstart":
-            records.append(bench_quickstart())
+            records.append(bench_quickstart(out, quick))
         else:
-            records += [bench_training(Path(args.shared), *spec, args.timing_epochs) for spec in RUNS[part]]
+            specs = [spec for spec in RUNS[part] if not (args.smoke and spec[2] == "densenet-seed")]
+            records += [bench_training(out, Path(args.shared), *spec, args.timing_epochs) for spec in specs]
         tag = args.only.replace(",", "_") + (f"_timing{args.timing_epochs}" if args.timing_epochs else "")
-        (OUT / f"classify_cpu_{tag}.json").write_text(
+        (out / f"classify_cpu_{tag}.json").write_text(
             json.dumps({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "records": records}, indent=2))
     print(f"machine: {machine()}")
     print("| run | test acc | s/epoch | epochs | wall s |\n| --- | --- | --- | --- | --- |")

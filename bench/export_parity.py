@@ -7,6 +7,9 @@ figures each export measured on the run's own test images (up to 1,000).
 Goals: classifier top-1 agreement 100% on 1,000 test images and max logit difference < 1e-3; U-Net mask
 agreement >= 99.9% of pixels; box IoU between runtimes >= 0.999. Prints a markdown table and writes
 bench/out/export_parity.json. Training is short on purpose: parity does not need a good model, only a trained one.
+
+--smoke (CI): every run but resnet on tiny built-in data (bench/smoke.py), one epoch at small image sizes, in a
+temporary folder.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from importlib import import_module
 from pathlib import Path
 
 import cnnlab
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.errors import CnnlabError
 
 OUT = Path(__file__).parent / "out"
+SMOKE = {"classify": {"epochs": 1},  # resnet34 is the classify row's path with a larger net: not smoked
+         "segment": {"image_size": 32, "batch_size": 8}, "localize": {"image_size": 64, "freeze_epochs": 1},
+         "localize-single": {"image_size": 64, "freeze_epochs": 1}, "similarity": {"epochs": 1}}
 
 
 def runs(shared: Path) -> dict[str, tuple[str, dict]]:
@@ -41,6 +48,12 @@ def runs(shared: Path) -> dict[str, tuple[str, dict]]:
     }
 
 
+def smoke_runs(shared: Path) -> dict[str, tuple[str, dict]]:
+    """runs() shrunk for --smoke: one epoch, small images."""
+    return {name: (task, {**options, **SMOKE[name]}) for name, (task, options) in runs(shared).items()
+            if name in SMOKE}
+
+
 def figures_of(parity: dict) -> str:
     """The figures of a parity record in one cell, whatever the task."""
     keep = {k: v for k, v in parity.items() if k not in ("format", "runtime", "split", "passed", "images")}
@@ -52,9 +65,14 @@ def main() -> None:
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--only", default=None, help="comma-separated names of the runs to do")
     ap.add_argument("--runs-dir", default=None, help="keep the runs here (default: a temporary folder)")
+    add_smoke(ap)
     args = ap.parse_args()
+    out = OUT
+    if args.smoke:
+        out = smoke_out()
+        args.shared, args.runs_dir = str(smoke_data(out)), str(out / "runs")
     shared = Path(args.shared)
-    chosen = runs(shared)
+    chosen = smoke_runs(shared) if args.smoke else runs(shared)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
     rows = []
@@ -74,8 +92,8 @@ def main() -> None:
                 rows.append({"run": name, "task": task, "format": fmt, "train_s": round(trained, 1),
                              "figures": figures})
                 print(json.dumps(rows[-1]), flush=True)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "export_parity.json").write_text(json.dumps(rows, indent=2))
+    out.mkdir(exist_ok=True)
+    (out / "export_parity.json").write_text(json.dumps(rows, indent=2))
     print("\n| run | task | format | test images | figures | passed |\n| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         f = r["figures"]

@@ -8,6 +8,8 @@ from the one-off compilation, and wall time from start to the last test accuracy
 
 The test split is the validation set of these runs: the recipe's settings are fixed in advance, nothing is
 selected on it, and what is printed is exactly the accuracy after each epoch. Writes bench/out/fast_recipe.json.
+
+--smoke (CI): one run of one epoch on 20 images a class of tiny built-in data (bench/smoke.py), in a temporary folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 
 from bench.classify_cpu import machine
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.classify.config import ClassifyConfig, recipe_fit, recipe_values
 from cnnlab.classify.training import classification_step, prepare
 from cnnlab.data.augment import parse_augment
@@ -68,7 +71,12 @@ def main() -> None:
         parser.add_argument(f"--{name}", type=int)
     for name in ("lr", "weight-decay", "label-smoothing", "ema", "warmup-epochs"):
         parser.add_argument(f"--{name}", type=float)
+    add_smoke(parser)
     args = parser.parse_args()
+    out = OUT
+    if args.smoke:
+        out = smoke_out()
+        args.shared, args.runs, args.epochs, args.train_limit = str(smoke_data(out)), 1, 1, 20
     r = recipe_values(args.recipe, {k: getattr(args, k) for k in ("model", "augment", "optimizer", "schedule",
                                                                      "epochs", "batch_size", "lr", "weight_decay",
                                                                      "label_smoothing", "ema", "warmup_epochs")})
@@ -92,8 +100,8 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d"), "recipe": args.recipe, "settings": r, "compile": args.compile,
               "load_seconds": load_seconds, "runs": runs, "mean_acc": statistics.mean(accs),
               "mean_train_seconds": statistics.mean(x["train_seconds"] for x in runs)}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "fast_recipe.json").write_text(json.dumps(result, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fast_recipe.json").write_text(json.dumps(result, indent=2))
     print(f"\n{result['machine']}, {result['device']}, {result['date']}: {args.recipe} {r}")
     print(f"test accuracy {result['mean_acc']:.2%} (mean of {len(runs)}; {min(accs):.2%}..{max(accs):.2%}), "
           f"training {result['mean_train_seconds']:.2f} s, compile {runs[0]['compile_seconds']:.1f} s (first run), "

@@ -7,6 +7,8 @@ scikit-learn's two sample photos, 10 class folders), then runs each load in a fr
 the peak resident memory (VmHWM, reset after the imports) above that process's baseline and the wall
 time. The first load decodes every file (and writes the cache), the second reads the cache. Prints a
 markdown table and writes bench/out/load_folder.json.
+
+--smoke (CI): 30 photos of 400x300 at 32 px, in a temporary folder.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from bench.smoke import add_smoke, smoke_out
 
 OUT = Path(__file__).parent / "out"
 DISTINCT = 20  # distinct photos; the rest of the folder are copies (decoded as often as the originals)
@@ -42,7 +46,7 @@ print(json.dumps({"seconds": seconds, "baseline_mib": base / 1024, "peak_above_b
 """
 
 
-def make_photos(folder: Path, count: int) -> None:
+def make_photos(folder: Path, count: int, width: int = 4000, height: int = 3000) -> None:
     from sklearn.datasets import load_sample_images
 
     rng = np.random.default_rng(0)
@@ -52,9 +56,9 @@ def make_photos(folder: Path, count: int) -> None:
         src = sources[i % 2]
         w, h = src.size
         box = (int(rng.integers(0, w // 4)), int(rng.integers(0, h // 4)), w, h)
-        photo = src.crop(box).resize((4000, 3000), Image.Resampling.BICUBIC)
+        photo = src.crop(box).resize((width, height), Image.Resampling.BICUBIC)
         tint = np.asarray(photo, np.float32) * rng.uniform(0.7, 1.2, 3)
-        noise = rng.normal(0, 6, (3000, 4000, 1))  # sensor noise, so the JPEGs weigh what photos weigh
+        noise = rng.normal(0, 6, (height, width, 1))  # sensor noise, so the JPEGs weigh what photos weigh
         originals.append(Image.fromarray(np.clip(tint + noise, 0, 255).astype(np.uint8)))
     for k in range(count):
         target = folder / f"class{k % 10}" / f"photo_{k:04d}.jpg"
@@ -76,19 +80,24 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--folder", default="/tmp/cnnlab-12mp")
     parser.add_argument("--size", type=int, default=224)
+    add_smoke(parser)
     args = parser.parse_args()
+    out, side = OUT, (4000, 3000)
+    if args.smoke:
+        out, side = smoke_out(), (400, 300)
+        args.photos, args.size, args.folder = 30, 32, str(out / "photos")
     folder = Path(args.folder)
     if not folder.is_dir() or sum(1 for _ in folder.rglob("*.jpg")) != args.photos:
         shutil.rmtree(folder, ignore_errors=True)
-        make_photos(folder, args.photos)
+        make_photos(folder, args.photos, *side)
     shutil.rmtree(folder / ".cnnlab-cache", ignore_errors=True)
     first, second = load(folder, args.size), load(folder, args.size)
     megabytes = sum(p.stat().st_size for p in folder.rglob("*.jpg")) / 2**20
-    record = {"photos": args.photos, "megapixels": 12, "folder_mib": megabytes, "size": args.size,
+    record = {"photos": args.photos, "megapixels": side[0] * side[1] / 1e6, "folder_mib": megabytes, "size": args.size,
               "first": first, "cached": second, "speedup": first["seconds"] / second["seconds"]}
-    OUT.mkdir(exist_ok=True)
-    (OUT / "load_folder.json").write_text(json.dumps(record, indent=2))
-    print(f"{args.photos} photos of 4000x3000 ({megabytes:.0f} MiB of JPEG) at {args.size} px\n")
+    out.mkdir(exist_ok=True)
+    (out / "load_folder.json").write_text(json.dumps(record, indent=2))
+    print(f"{args.photos} photos of {side[0]}x{side[1]} ({megabytes:.0f} MiB of JPEG) at {args.size} px\n")
     print("| load | seconds | peak memory above baseline (MiB) |\n| --- | --- | --- |")
     for name, r in (("first (decode, write cache)", first), ("second (cache)", second)):
         print(f"| {name} | {r['seconds']:.2f} | {r['peak_above_baseline_mib']:.0f} |")

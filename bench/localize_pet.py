@@ -4,6 +4,9 @@ and the grid detector, each on the same stored seeded split of the 296 boxed ima
     python -m bench.localize_pet --shared ../shared/data [--only species,breed,detect] [--image-size 224]
 
 Writes bench/out/localize_pet.json (one record per run) and prints a markdown table for docs/benchmarks.md.
+
+--smoke (CI): each run for one epoch of each phase at 64 px on a tiny Pet layout (bench/smoke.py), in a temporary
+folder.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.localize.config import LocalizeConfig
 from cnnlab.localize.training import train_localizer
 
@@ -32,10 +36,15 @@ def main() -> None:
     parser.add_argument("--freeze-epochs", type=int, default=3)
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=600.0)  # the issue's 10 minutes of training
+    add_smoke(parser)
     args = parser.parse_args()
+    out = OUT
+    if args.smoke:
+        out = smoke_out()
+        args.shared, args.image_size, args.freeze_epochs, args.finetune_epochs = str(smoke_data(out)), 64, 1, 1
     base = LocalizeConfig(data=f"oxford-pet:{Path(args.shared) / 'oxford-pet-3breeds'}", image_size=args.image_size,
                           freeze_epochs=args.freeze_epochs, finetune_epochs=args.finetune_epochs,
-                          max_seconds=args.max_seconds, runs_dir=str(OUT / "runs"))
+                          max_seconds=args.max_seconds, runs_dir=str(out / "runs"))
     records = []
     for name in args.only.split(","):
         cfg = replace(base, **RUNS[name], name=f"pet-{name}-{args.image_size}")
@@ -47,8 +56,8 @@ def main() -> None:
                         "wall_seconds": time.perf_counter() - start, "image_size": args.image_size,
                         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
                         "date": time.strftime("%Y-%m-%d")})
-    OUT.mkdir(exist_ok=True)
-    (OUT / "localize_pet.json").write_text(json.dumps(records, indent=2))
+    out.mkdir(exist_ok=True)
+    (out / "localize_pet.json").write_text(json.dumps(records, indent=2))
     print("| run | classes | epochs | test mean IoU | mean box | acc@0.5 | class acc | mAP@0.5 | mAP@.5:.95 | "
           "train s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -13,7 +13,8 @@ per job, labelled, following GET /jobs/ID) and another removes --changes of the 
 Prints requests/s and latency percentiles per kind of search, how long the changes took, every failure (must
 be none), and checks the index the service ends with. Writes bench/out/serve_changes.json.
 
-Check that it runs: python -m bench.serve_changes --images 2000 --clients 2 --changes 100 --seconds 5
+--smoke (CI): 300 images, 2 clients searching with 20 images, 40 added and 40 removed in jobs of 20, 2 seconds,
+in a temporary folder.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import httpx
 import numpy as np
 
 from bench.serve_load import OUT, encode, free_port, memory
+from bench.smoke import add_smoke, smoke_data, smoke_out
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"plain": 0.7, "label": 0.2, "dedupe": 0.1}
@@ -165,14 +167,18 @@ def remover(base: str, ids: list[int], batch: int, record: Record) -> None:
 
 def run_load(base: str, args: argparse.Namespace, shared: Path | None, count: int) -> tuple[Record, dict]:
     """Search clients until the adder and the remover are done and --seconds have passed."""
-    queries, _ = cifar(shared, "test", 500, seed=1)
-    new, new_labels = cifar(shared, "test", 500 + args.changes, seed=2)
+    queries, _ = cifar(shared, "test", args.queries, seed=1)
+    new, new_labels = cifar(shared, "test", args.queries + args.changes, seed=2)
+    if len(new) < args.queries + args.changes:
+        raise SystemExit(f"the test split holds {len(new)} images: too few for {args.queries} queries and "
+                         f"{args.changes} new images; lower --queries or --changes")
     classes = sorted(set(new_labels))
     gone = random.Random(0).sample(range(count), args.changes)
     record, stop = Record(), threading.Event()
     clients = [threading.Thread(target=searcher, args=(base, queries, classes, record, stop, i))
                for i in range(args.clients)]
-    changers = [threading.Thread(target=adder, args=(base, new[500:], new_labels[500:], args.batch, record)),
+    changers = [threading.Thread(target=adder, args=(base, new[args.queries:], new_labels[args.queries:], args.batch,
+                                                          record)),
                 threading.Thread(target=remover, args=(base, gone, args.batch, record))]
     began = time.perf_counter()
     for t in clients + changers:
@@ -225,12 +231,19 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=50_000, help="images in the index at the start")
     parser.add_argument("--clients", type=int, default=8, help="concurrent search clients")
     parser.add_argument("--changes", type=int, default=1000, help="images added, and images removed")
+    parser.add_argument("--queries", type=int, default=500, help="distinct test images the clients search with")
     parser.add_argument("--batch", type=int, default=50, help="images per add job, ids per removal request")
     parser.add_argument("--seconds", type=float, default=20.0, help="least time the searches run")
     parser.add_argument("--image-size", type=int, default=16, help="side images are read at (pixel embedding)")
+    add_smoke(parser)
     args = parser.parse_args()
+    args.out = OUT
+    if args.smoke:
+        args.out = smoke_out()
+        args.shared, args.images, args.clients, args.changes = smoke_data(args.out), 300, 2, 40
+        args.batch, args.seconds, args.queries = 20, 2.0, 20
     shared = args.shared if args.shared.is_dir() else None
-    work = OUT / "serve_changes"
+    work = args.out / "serve_changes"
     work.mkdir(parents=True, exist_ok=True)
     index = work / f"index-{args.images}-{args.image_size}px"
     pristine = work / "index-run"
@@ -261,7 +274,7 @@ def report(args, shared, count, final, record, times, rss) -> None:
               "clients": args.clients, "changes": args.changes, "batch": args.batch, "final_count": final,
               "changes_s": times["changes_s"], "search_s": times["search_s"], **summarise(record, times),
               "rss_mib": rss, "failures": record.failures}
-    (OUT / "serve_changes.json").write_text(json.dumps(result, indent=2))
+    (args.out / "serve_changes.json").write_text(json.dumps(result, indent=2))
     print(f"{result['machine']}, {result['date']}; gallery {result['gallery']}; {args.clients} search clients for "
           f"{times['search_s']:.1f} s; {args.changes} added and {args.changes} removed in {times['changes_s']:.1f} s")
     print("| search | requests | req/s | p50 ms | p99 ms | max ms | failed |")

@@ -9,6 +9,8 @@ fast as answers come, for --seconds: Fashion-MNIST test images as PNG (85%), Flo
 (10%) and Flowers-17 photos upscaled to 4000x3000 JPEG (5%, ~2 MB each: the decode-bound case). Prints
 requests/s, latency percentiles per kind and the server process's resident memory (VmRSS) after warm-up
 and after the load, and its peak (VmHWM). Writes bench/out/serve_load.json.
+
+--smoke (CI): tiny built-in data (bench/smoke.py), 2 clients for 2 seconds, in a temporary folder.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+
+from bench.smoke import add_smoke, smoke_data, smoke_out
 
 OUT = Path(__file__).parent / "out"
 SHARES = {"fashion png": 0.85, "flower jpeg": 0.10, "12 MP jpeg": 0.05}
@@ -153,8 +157,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--model", default="pixels", help="pixels, or a similarity run folder")
+    add_smoke(parser)
     args = parser.parse_args()
-    work = OUT / "serve_load"
+    out = OUT
+    if args.smoke:
+        out = smoke_out()
+        args.shared, args.clients, args.seconds = smoke_data(out), 2, 2.0
+    work = out / "serve_load"
     work.mkdir(parents=True, exist_ok=True)
     shared = args.shared if args.shared.is_dir() else None
     index, gallery, pngs = build_index(shared, args.model, work)
@@ -178,7 +187,7 @@ def main() -> None:
               "seconds": args.seconds, "rows": summarise(records, args.seconds),
               "rss_mib": {"after warm-up": before["VmRSS"], "after load": after["VmRSS"],
                           "3 s later": idle["VmRSS"], "peak": after["VmHWM"]}}
-    (OUT / "serve_load.json").write_text(json.dumps(result, indent=2))
+    (out / "serve_load.json").write_text(json.dumps(result, indent=2))
     print(f"{result['machine']}, {result['date']}; gallery {gallery}; {args.clients} clients for {args.seconds:g} s")
     print("| upload | requests | req/s | p50 ms | p99 ms | max ms | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

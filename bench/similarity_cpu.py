@@ -10,6 +10,9 @@ index: 50,000 gallery vectors (CIFAR-10 training images embedded by a briefly tr
 tsne: scikit-learn t-SNE time for 10,000 points (the test embeddings above).
 
 Writes bench/out/similarity_cpu.json and prints markdown tables for docs/benchmarks.md.
+
+--smoke (CI): one epoch each on tiny built-in data (bench/smoke.py), fashion-cnn in place of densenet-seed, in a
+temporary folder.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 from bench.classify_cpu import machine
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.similarity.analysis import tsne_map
 from cnnlab.similarity.config import SimilarityConfig
@@ -35,23 +39,24 @@ from cnnlab.train import FitConfig
 OUT = Path(__file__).parent / "out"
 
 
-def train(data: DataConfig, method: str, model: str, epochs: int, name: str) -> dict:
+def train(out: Path, data: DataConfig, method: str, model: str, epochs: int, name: str) -> dict:
     cfg = SimilarityConfig(data=data, model=model, method=method, fit=FitConfig(epochs=epochs),
-                           runs_dir=str(OUT / "runs"), name=name)
+                           runs_dir=str(out / "runs"), name=name)
     result = train_similarity(cfg, overwrite=True)
     return {"run": str(result.run.path), "train_s": result.summary["train_seconds"], "epochs": epochs}
 
 
-def bench_fashion(shared: Path, epochs: int) -> dict:
+def bench_fashion(out: Path, shared: Path, epochs: int, model: str = "densenet-seed") -> dict:
     data = DataConfig("fashion-mnist", str(shared / "fashion-mnist-subset"))
-    runs = [train(data, method, "densenet-seed", epochs, f"bench-{method}") for method in ("siamese", "metric")]
-    rows = evaluate_runs([r["run"] for r in runs], OUT / "similarity-fashion")
+    runs = [train(out, data, method, model, epochs, f"bench-{method}") for method in ("siamese", "metric")]
+    rows = evaluate_runs([r["run"] for r in runs], out / "similarity-fashion")
     return {"runs": runs, "rows": rows}
 
 
-def gallery_vectors(shared: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+def gallery_vectors(out: Path, shared: Path, epochs: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                                      dict]:
     data = DataConfig("cifar10", str(shared / "cifar10-jpeg"), val_fraction=0.02)
-    info = train(data, "metric", "baseline-cnn", 2, "bench-cifar-metric")
+    info = train(out, data, "metric", "baseline-cnn", epochs, "bench-cifar-metric")
     splits = load_dataset(data)
     embedder = run_embedder(info["run"], "cpu")
     start = time.perf_counter()
@@ -108,18 +113,23 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--only", default="fashion,index,tsne")
     parser.add_argument("--epochs", type=int, default=10)
+    add_smoke(parser)
     args = parser.parse_args()
+    out, fashion_model = OUT, "densenet-seed"
+    if args.smoke:
+        out, fashion_model = smoke_out(), "fashion-cnn"  # densenet-seed is smoked by bench.speed
+        args.shared, args.epochs = smoke_data(out), 1
     torch.manual_seed(0)
     results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     only = args.only.split(",")
     if "fashion" in only:
-        results["fashion"] = bench_fashion(args.shared, args.epochs)
+        results["fashion"] = bench_fashion(out, args.shared, args.epochs, fashion_model)
         print("| embedding | Recall@1 | Recall@5 | Recall@10 | mAP@R |\n| --- | --- | --- | --- | --- |")
         for r in results["fashion"]["rows"]:
             print(f"| {r['embedding']} | {r['recall@1']:.2%} | {r['recall@5']:.2%} | {r['recall@10']:.2%} | "
                   f"{r['map@r']:.3f} |")
     if "index" in only or "tsne" in only:
-        gallery, _, queries, query_labels, info = gallery_vectors(args.shared)
+        gallery, _, queries, query_labels, info = gallery_vectors(out, args.shared, min(2, args.epochs))
         results["vectors"] = {**info, "gallery": gallery.shape, "queries": queries.shape}
         if "index" in only:
             results["index"] = bench_index(gallery, queries)
@@ -132,8 +142,8 @@ def main() -> None:
             _, seconds = tsne_map(queries[:10_000], seed=0)
             results["tsne"] = {"points": min(10_000, len(queries)), "seconds": seconds}
             print(f"t-SNE of {results['tsne']['points']} points: {seconds:.1f} s")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "similarity_cpu.json").write_text(json.dumps(results, indent=2, default=str))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "similarity_cpu.json").write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@
 
 Each run's summary.json gives the figures; the training seconds are the run's own. Writes
 bench/out/similarity_defaults.json and prints a markdown table.
+
+--smoke (CI): every run but fashion-siamese for one epoch on tiny built-in data (bench/smoke.py), in a temporary folder.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench.smoke import add_smoke, smoke_data, smoke_out
 
 OUT = Path(__file__).parent / "out"
 
@@ -46,11 +50,17 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--only", default="fashion-metric,fashion-siamese,flowers")
     parser.add_argument("--flowers-epochs", type=int, default=5)
+    add_smoke(parser)
     args = parser.parse_args()
+    out, short, holdout = OUT, [], "5"
+    if args.smoke:
+        out, short, holdout = smoke_out(), ["--epochs", "1", "--image-size", "32"], "2"
+        args.shared, args.flowers_epochs = smoke_data(out), 1
+        args.only = "fashion-metric,flowers"  # the siamese run takes the metric run's path (bench.similarity_cpu)
     only = set(args.only.split(","))
-    fashion = ["--data", "fashion-mnist", "--data-dir", str(args.shared / "fashion-mnist-subset")]
+    fashion = ["--data", "fashion-mnist", "--data-dir", str(args.shared / "fashion-mnist-subset"), *short]
     flowers = ["--data", "flowers17", "--data-dir", str(args.shared / "flowers17"), "--method", "metric",
-               "--epochs", str(args.flowers_epochs)]
+               "--epochs", str(args.flowers_epochs), *short[2:]]
     table: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
@@ -60,10 +70,10 @@ def main() -> None:
             table += rows("fashion siamese", train(runs, "fm-siamese", *fashion))
         if "flowers" in only:
             table += rows("flowers metric", train(runs, "fl-metric", *flowers))
-            held = train(runs, "fl-holdout", *flowers, "--holdout-classes", "5")
+            held = train(runs, "fl-holdout", *flowers, "--holdout-classes", holdout)
             table += rows("flowers metric, 5 held out", held) + rows("flowers metric, 5 held out", held, "holdout")
-    OUT.mkdir(exist_ok=True)
-    (OUT / "similarity_defaults.json").write_text(json.dumps({"machine": platform.processor() or platform.machine(),
+    out.mkdir(exist_ok=True)
+    (out / "similarity_defaults.json").write_text(json.dumps({"machine": platform.processor() or platform.machine(),
                                                                "rows": table}, indent=2))
     keys = list(table[0]) if table else []
     print("| " + " | ".join(keys) + " |\n|" + " --- |" * len(keys))

@@ -16,6 +16,9 @@ cnnlab: cnnlab's engine (`train_classifier`): data resident on the device as uin
 Each peer reports training images per second (training time only, evaluation apart), test accuracy and the
 ratio to the eager loop. baseline-cnn, resnet34 and fast run on CIFAR-10 (32x32x3); densenet-seed on the
 Fashion-MNIST files (28x28x1). Writes bench/out/speed.json and prints a markdown table.
+
+--smoke (CI): every model but resnet34 and every peer for one epoch on 100 images of tiny built-in data
+(bench/smoke.py), in a temporary folder; a peer that is not installed is skipped with its message, as in a real run.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import torch
 import torch.nn.functional as F
 
 from bench.classify_cpu import machine
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.classify.config import ClassifyConfig, recipe_fit, recipe_values
-from cnnlab.classify.training import fit_to_data, train_classifier
+from cnnlab.classify.training import train_classifier
 from cnnlab.data.augment import parse_augment
 from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.images import channel_stats
 from cnnlab.models import create_model
+from cnnlab.models.factory import fit_to_data
 from cnnlab.train import FitConfig, resolve_device
 
 OUT = Path(__file__).parent / "out"
@@ -155,18 +160,19 @@ def run_lightning(model: str, data, epochs: int, device) -> dict:
             "test_acc": test_accuracy(net, test, device)}
 
 
-def run_cnnlab(model: str, data_cfg: DataConfig, train_images: int, epochs: int, device, batch: int) -> dict:
+def run_cnnlab(out: Path, model: str, data_cfg: DataConfig, train_images: int, epochs: int, device,
+               batch: int) -> dict:
     if model == "fast":
         r = recipe_values("fast", {"epochs": epochs})
         fit = recipe_fit(r, device=str(device))
         cfg = ClassifyConfig(data=data_cfg, model="airnet", augment=parse_augment(r["augment"]), fit=fit,
-                             runs_dir=str(OUT / "runs"), name="speed-fast")
+                             runs_dir=str(out / "runs"), name="speed-fast")
     else:
         cfg = ClassifyConfig(data=data_cfg, model=model, fit=FitConfig(epochs=epochs, batch_size=batch,
                                                                        device=str(device)),
-                             runs_dir=str(OUT / "runs"), name=f"speed-{model}")
+                             runs_dir=str(out / "runs"), name=f"speed-{model}")
     s = train_classifier(cfg, overwrite=True).summary
-    seen = s["epochs"] * (train_images // cfg.fit.batch_size * cfg.fit.batch_size)
+    seen = s["epochs"] * (train_images // cfg.fit.batch_size * cfg.fit.batch_size or train_images)
     return {"train_seconds": s["train_seconds"], "images_per_second": seen / s["train_seconds"],
             "test_acc": s["test_acc"], "batch_size": cfg.fit.batch_size, "compile_seconds": s["compile_seconds"]}
 
@@ -180,7 +186,13 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=0, help="keep the first N training images (0: all)")
     parser.add_argument("--cnnlab-batch", type=int, default=0, help="cnnlab's batch (0: 512 on CUDA, 32 on CPU)")
     parser.add_argument("--device", default="auto")
+    add_smoke(parser)
     args = parser.parse_args()
+    out = OUT
+    if args.smoke:
+        out = smoke_out()
+        args.shared, args.epochs, args.train_limit = str(smoke_data(out)), 1, 100
+        args.models = "baseline-cnn,densenet-seed,fast"  # resnet34 takes baseline-cnn's path, at 10x the time
     device = resolve_device(args.device)
     batch = args.cnnlab_batch or (512 if device.type == "cuda" else 32)
     rows = []
@@ -195,14 +207,14 @@ def main() -> None:
             elif peer == "lightning":
                 row = run_lightning(model, data, args.epochs, device)
             else:
-                row = run_cnnlab(model, data_cfg, len(data.train), args.epochs, device, batch)
+                row = run_cnnlab(out, model, data_cfg, len(data.train), args.epochs, device, batch)
             rows.append({"model": model, "peer": peer, "train_images": len(data.train), **row})
             print(json.dumps(rows[-1]), flush=True)
     base = {r["model"]: r["images_per_second"] for r in rows if r["peer"] == "eager" and "images_per_second" in r}
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine(), "device": str(device), "date": time.strftime("%Y-%m-%d"), "epochs": args.epochs,
               "rows": rows}
-    (OUT / "speed.json").write_text(json.dumps(result, indent=2))
+    (out / "speed.json").write_text(json.dumps(result, indent=2))
     print(f"\n{result['machine']}, device {device}, {result['date']}, {args.epochs} epoch(s)\n")
     print("| model | peer | training images | images/s | vs eager | test acc |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -6,6 +6,8 @@ The pretrained EfficientNet-Lite0 run (frozen head, then fine-tuning) sets the b
 the other runs get T too: the same network from scratch, baseline-cnn from scratch, the pretrained network
 with its backbone frozen throughout, and the lecture's learning rates (0.2 / 0.01). Writes
 bench/out/transfer_cpu.json and prints a markdown table.
+
+--smoke (CI): each row for one epoch a phase at 32 px on tiny built-in data (bench/smoke.py), in a temporary folder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench.classify_cpu import OUT, machine
+from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.classify.config import (
     LECTURE_FINETUNE_LR,
     LECTURE_FREEZE_LR,
@@ -28,11 +31,11 @@ from cnnlab.data.datasets import DataConfig
 from cnnlab.train import FitConfig
 
 
-def configs(shared: Path, input_size: int, freeze: int, finetune: int) -> list[tuple[str, ClassifyConfig]]:
+def configs(out: Path, shared: Path, input_size: int, freeze: int, finetune: int) -> list[tuple[str, ClassifyConfig]]:
     data = DataConfig("cifar10", str(shared / "cifar10-jpeg"), train_per_class=100)
     base = ClassifyConfig(data=data, model="timm:efficientnet_lite0", pretrained=True, input_size=input_size,
                           fit=FitConfig(batch_size=32, phases=transfer_phases(freeze, finetune)),
-                          runs_dir=str(OUT / "runs"))
+                          runs_dir=str(out / "runs"))
     lecture = transfer_phases(freeze, finetune, freeze_lr=LECTURE_FREEZE_LR, finetune_lr=LECTURE_FINETUNE_LR)
     frozen_only = transfer_phases(1000, 0)  # as many head-only epochs as the budget allows
     scratch_fit = FitConfig(epochs=1000, batch_size=32)
@@ -57,9 +60,16 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=5)
     parser.add_argument("--budget", type=float, help="seconds; default: what the first (fine-tuned) run takes")
     parser.add_argument("--rows", default=None, help="comma-separated row numbers to run (0 = the fine-tuned run)")
+    add_smoke(parser)
     args = parser.parse_args()
+    out = OUT
+    if args.smoke:
+        out = smoke_out()
+        args.shared, args.input_size, args.freeze_epochs, args.finetune_epochs = str(smoke_data(out)), 32, 1, 1
+        args.budget = 3.0
+    out.mkdir(exist_ok=True)
     records, budget = [], args.budget
-    rows = configs(Path(args.shared), args.input_size, args.freeze_epochs, args.finetune_epochs)
+    rows = configs(out, Path(args.shared), args.input_size, args.freeze_epochs, args.finetune_epochs)
     for i, (label, cfg) in enumerate(rows):
         if args.rows is not None and str(i) not in args.rows.split(","):
             continue
@@ -71,7 +81,7 @@ def main() -> None:
         records.append({"run": label, "test_acc": s["test_acc"], "train_s": s["train_seconds"], "epochs": s["epochs"],
                         "s_per_epoch": s["seconds_per_epoch"], "trainable": s["trainable_params"],
                         "wall_s": time.perf_counter() - start})
-        (OUT / f"transfer_cpu{'_rows' + args.rows.replace(',', '_') if args.rows else ''}.json").write_text(json.dumps(
+        (out / f"transfer_cpu{'_rows' + args.rows.replace(',', '_') if args.rows else ''}.json").write_text(json.dumps(
             {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "input_size": args.input_size,
              "budget_s": budget, "records": records}, indent=2))
     print(f"machine: {machine()}; budget {budget:.0f} s of training; input {args.input_size}px")

@@ -55,7 +55,8 @@ def test_one_step_moves_both_networks_the_intended_way():
 
 
 def gan_config(tmp_path, epochs=2, **kw):
-    return GanConfig(data="digits:3", image_size=32, channels=1, width=0.25, epochs=epochs, batch_size=32,
+    kw = {"batch_size": 32, **kw}
+    return GanConfig(data="digits:3", image_size=32, channels=1, width=0.25, epochs=epochs,
                      features="pixels", health_samples=64, augment=AugmentConfig(hflip=True, zoom=0.1, rotation=36.0),
                      device="cpu", runs_dir=str(tmp_path), name="gan", **kw)
 
@@ -79,6 +80,15 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert full.summary["fid"] > 0 and "pixels" in full.summary["features"]
     with pytest.raises(RunFolderError, match="generator transposed .asked: upsampling"):
         train_gan(GanConfig(**{**gan_config(tmp_path / "a").__dict__, "generator": "upsampling"}), resume=True)
+
+
+def test_time_budget_stops_mid_epoch(tmp_path):
+    """A budget shorter than one epoch ends the run after the step that spends it, not after the epoch."""
+    result = train_gan(gan_config(tmp_path, epochs=3, batch_size=8, max_seconds=0.05))
+    assert result.status == "budget-spent" and len(result.history) == 1
+    steps = result.history[0]["steps"]
+    assert 1 <= steps < 180 // 8  # digits:3 holds about 180 images: a whole epoch is 22 steps
+    assert result.summary["epochs"] == 1
 
 
 def test_inversion_reproduces_an_image_the_generator_can_make():

@@ -147,3 +147,12 @@ def test_metric_search_on_the_built_in_digits_trains_with_no_other_option(capsys
     config = json.loads((tmp_path / "similarity/d/config.json").read_text())
     summary = json.loads((tmp_path / "similarity/d/summary.json").read_text())
     assert config["data"]["image_size"] == 32 and summary["model"] == "airnet" and summary["epochs"] == 1
+
+
+def test_a_training_set_smaller_than_one_batch_still_trains(tmp_path):
+    """A folder of a few dozen photos once gave no training batch at all (every batch full, none to be had) and
+    stopped with an internal KeyError; it trains on one short batch an epoch instead."""
+    data = DataConfig("digits", image_size=32, train_per_class=4)  # 40 training images, batch 64
+    fit = FitConfig(**{**FIT_DEFAULTS, "epochs": 1, "batch_size": 64})
+    result = train_similarity(SimilarityConfig(data=data, method="metric", fit=fit, runs_dir=str(tmp_path)))
+    assert result.summary["epochs"] == 1 and np.isfinite(result.state.history[0]["train_loss"])

@@ -130,3 +130,15 @@ def test_fast_recipe_trains_airnet_past_chance(tmp_path, digits):
                          model_args={"widths": (16, 32, 32)}, runs_dir=str(tmp_path), name="fast")
     result = train_classifier(cfg)
     assert result.summary["test_acc"] > 0.7  # chance is 0.1
+
+
+def test_a_loader_with_no_full_batch_is_our_error(data):
+    """Dropping the last short batch of a set smaller than one batch leaves nothing to train on: our error, which
+    says what to do, instead of an internal KeyError."""
+    from cnnlab.errors import DataError
+    from cnnlab.train import FitConfig, fit
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    train = BatchLoader(data, 128, shuffle=True, drop_last=True)
+    with pytest.raises(DataError, match="lower --batch-size"):
+        fit(net, classification_step(), train, BatchLoader(data, 128), FitConfig(epochs=1), device=torch.device("cpu"))

@@ -26,6 +26,7 @@ from cnnlab.report.plots import save_image_grid
 from cnnlab.train import RunDir, resolve_device, seed_everything
 from cnnlab.train.device import autocast
 from cnnlab.train.engine import Engine, EngineSpec, EngineState
+from cnnlab.train.epoch import Deadline
 from cnnlab.train.run import start_run
 
 FIXED_SAMPLES = (4, 6)  # the fixed noise batch of 24, drawn as 4 rows of 6
@@ -204,14 +205,23 @@ class GanEpoch:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
+        left = self.engine.seconds_left()
+        deadline = None if left is None else Deadline(start + left)
+        steps = 0
         for i, (real, _) in enumerate(self.loader):
             for key, value in trainer.train_step(real, g).items():
                 totals[key] = totals.get(key, 0) + value.float()
-            bar.update(i, totals, i + 1)
-        steps = max(len(self.loader), 1)
-        record = {"epoch": epoch + 1, **{k: v.item() / steps for k, v in totals.items()}}  # waits for the device
-        record["seconds"] = time.perf_counter() - start
+            steps = i + 1
+            bar.update(i, totals, steps)
+            if deadline is not None and deadline.passed():
+                deadline.cut_after = steps
+                break
+        record = {"epoch": epoch + 1, **{k: v.item() / max(steps, 1) for k, v in totals.items()}}  # waits
+        record["seconds"], record["steps"] = time.perf_counter() - start, steps
         bar.close()
+        if deadline is not None and deadline.cut_after is not None and steps < len(self.loader):
+            self.engine.say(f"time budget spent during epoch {epoch + 1}: stopped after {steps} of "
+                            f"{len(self.loader)} steps")
         if all(math.isfinite(v) for v in record.values()):
             z = torch.randn(cfg.health_samples, cfg.latent_dim, generator=torch.Generator().manual_seed(epoch))
             record["diversity"] = diversity_ratio(self.space.embed(trainer.generate(z)), self.real_features)

@@ -58,7 +58,7 @@ def loaders(cfg: SimilarityConfig, data: DataSplits, device: torch.device):
         val = PairLoader(data.val, max(len(data.val), 256), 256, fixed=True, seed=cfg.fit.seed + 1, device=device)
         return train, val, ranking_siamese_step(cfg.loss) if cfg.rank else siamese_step
     train = BatchLoader(data.train, bs, shuffle=True, augment=cfg.augment, seed=cfg.fit.seed, device=device,
-                        drop_last=True, per_class=cfg.per_class or None)
+                        drop_last=len(data.train) > bs, per_class=cfg.per_class or None)  # fewer: one short batch
     return train, BatchLoader(data.val, 512, device=device), metric_step(cfg.loss)
 
 

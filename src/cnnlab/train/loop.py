@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnlab.errors import RunFolderError
+from cnnlab.errors import DataError, RunFolderError
 from cnnlab.train import distributed
 from cnnlab.train.average import WeightAverage
 from cnnlab.train.config import FitConfig, PhaseConfig
@@ -199,6 +199,9 @@ class _Loop:
         if deadline is not None and deadline.cut_after is not None:
             self.engine.say(f"time budget spent during epoch {epoch + 1}: stopped after {deadline.cut_after} of "
                             f"{len(self.train_loader)} steps; validating the weights as they are")
+        if "loss" not in train:  # every batch was dropped: a loader cannot make one full batch of the data
+            raise DataError(f"no training batch in epoch {epoch + 1}: the training images do not fill one batch of "
+                            f"{getattr(self.train_loader, 'batch_size', '?')}; lower --batch-size or give more images")
         record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()}, "lr": lr, "seconds": seconds,
                   "phase": self.phase.name}
         if not math.isfinite(train["loss"]):
