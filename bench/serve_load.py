@@ -68,7 +68,7 @@ def build_index(shared: Path | None, model: str, work: Path) -> tuple[Path, str,
     name, data_dir = ("fashion-mnist", str(fashion)) if fashion and fashion.is_dir() else ("digits", None)
     index = work / "index"
     if not (index / "meta.json").is_file():
-        command = [sys.executable, "-m", "cnnlab", "similarity", "index", model, "--images", name, "--out", str(index),
+        command = [sys.executable, "-m", "cnnlab", "similarity", "index", model, "--data", name, "--out", str(index),
                    "--device", "cpu"] + (["--data-dir", data_dir] if data_dir else [])
         subprocess.run(command, check=True)
     test = load_dataset(DataConfig(name, data_dir)).test

@@ -175,3 +175,24 @@ def test_arrays_are_read_by_their_range_not_clipped(digits_run):
         model.predict(list(images.astype(np.float32)))
     with pytest.raises(CnnlabError, match=r"integer array with values -1..255"):
         model.predict([np.full((8, 8), -1, dtype=np.int16) + np.eye(8, dtype=np.int16) * 256])
+
+
+def test_callbacks_reach_every_epoch_and_messages_reach_logging(tmp_path, caplog):
+    """callbacks=[...] of cnnlab.TASK.train are called after every epoch with the record metrics.jsonl keeps
+    (the hook for MLflow or W&B), and what the run says goes to logging.getLogger('cnnlab') as well."""
+    import logging
+
+    seen = []
+
+    def recorder(epochs_done, record):
+        seen.append((epochs_done, record["val_acc"]))
+
+    with caplog.at_level(logging.INFO, logger="cnnlab"):
+        run = cnnlab.classify.train(data="digits", epochs=2, train_per_class=20, runs_dir=tmp_path, name="cb",
+                                    callbacks=[recorder])
+    assert [e for e, _ in seen] == [1, 2] and [a for _, a in seen] == [r["val_acc"] for r in run.history]
+    said = [r.getMessage() for r in caplog.records if r.name == "cnnlab"]
+    assert any("baseline-cnn on digits" in m for m in said), said
+    with pytest.raises(CnnlabError, match="callables"):
+        cnnlab.classify.train(data="digits", epochs=1, runs_dir=tmp_path, name="bad", callbacks=["print"])
+    assert not (tmp_path / "classify" / "bad").exists()

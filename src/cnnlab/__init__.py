@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cnnlab import classify, generate, localize, segment, similarity  # light: each is its train() until called
 from cnnlab.errors import CnnlabError
+from cnnlab.tasks import TASKS
 
 if TYPE_CHECKING:  # for type checkers and editors only: `import cnnlab` stays light
     from os import PathLike
@@ -16,8 +18,8 @@ if TYPE_CHECKING:  # for type checkers and editors only: `import cnnlab` stays l
     from cnnlab.runview import Run
 
 __version__ = "0.2.0"
-__all__ = ["CnnlabError", "__version__", "load", "open_run"]
-TASKS = ("classify", "segment", "localize", "similarity", "generate")
+__all__ = ["TASKS", "CnnlabError", "__version__", "classify", "generate", "load", "localize", "open_run", "segment",
+           "similarity"]
 
 
 def load(path: str | PathLike, *, device: str = "auto") -> Predictor:
@@ -33,16 +35,3 @@ def open_run(path: str | PathLike) -> Run:
     from cnnlab.runview import Run
 
     return Run(path)
-
-
-def __getattr__(name: str):
-    """`cnnlab.classify` and the other task rooms without importing them first (each is imported on use)."""
-    if name in TASKS:
-        from importlib import import_module
-
-        return import_module(f"cnnlab.{name}")
-    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *TASKS})

@@ -18,7 +18,9 @@ from cnnlab.localize.cli import app as localize_app
 from cnnlab.models.cli import app as models_app
 from cnnlab.segment.cli import app as segment_app
 from cnnlab.serve.cli import serve
+from cnnlab.session import Session, session
 from cnnlab.similarity.cli import app as similarity_app
+from cnnlab.tasks import PREDICTING
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
                   help="cnnlab: a convolutional-network vision lab.")
@@ -107,9 +109,6 @@ def report(run: str = typer.Argument(..., help="a run folder")) -> None:
     console.print(f"wrote {folder.path / 'report.html'}")
 
 
-EXPORTS = ("classify", "segment", "localize", "similarity")  # the tasks whose runs `cnnlab export` takes
-
-
 @app.command("export")
 def export(run: str = typer.Argument(..., help="a classify, segment, localize or similarity run folder"),
            fmt: str = typer.Option("onnx", "--format", help="onnx (run by ONNX Runtime) or safetensors (weights + "
@@ -125,19 +124,12 @@ def export(run: str = typer.Argument(..., help="a classify, segment, localize or
 
     folder = RunDir.open(run)
     task = task_of(folder.path)
-    if task not in EXPORTS:
-        raise CnnlabError(f"{folder.path} is a {task} run; export takes {', '.join(EXPORTS)} runs")
+    if task not in PREDICTING:
+        raise CnnlabError(f"{folder.path} is a {task} run; export takes {', '.join(PREDICTING)} runs")
     folder.check_task(task)
     done = import_module(f"cnnlab.{task}.export").export_run(folder.path, fmt, out, opset=opset,
                                                              dynamic_batch=dynamic_batch)
     console.print(f"wrote {done['path']}: {done['said']} ({done['runtime']})")
-
-
-def discard_failed_starts() -> None:
-    """Remove run folders this process made that never finished an epoch (none if it made no run)."""
-    run = sys.modules.get("cnnlab.train.run")
-    if run is not None:
-        run.discard_failed_starts()
 
 
 def _parser_exit(exc: Exception) -> None:
@@ -161,36 +153,45 @@ def _parser_exit(exc: Exception) -> None:
 
 
 def main() -> None:
+    with session() as made:  # what this command starts: a start that fails leaves no run folder behind
+        try:
+            code = _run(made)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                made.discard_failed_starts()
+            raise
+    if isinstance(code, int) and code:  # the parser's own exits (e.g. --help) return their code here
+        sys.exit(code)
+
+
+def _run(made: Session) -> int | None:
+    """The command, every way it can end but success turned into a message and an exit status."""
     try:
         try:
-            code = app(standalone_mode=False)  # parser errors come here too, so they read like ours
+            return app(standalone_mode=False)  # parser errors come here too, so they read like ours
         except Exception as exc:
             if not isinstance(exc, CnnlabError):
                 _parser_exit(exc)
             raise
     except CnnlabError as exc:
-        discard_failed_starts()
+        made.discard_failed_starts()
         console.print("error:", style="bold red", end=" ")
         console.print(str(exc), soft_wrap=True)
         sys.exit(2)
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            discard_failed_starts()
-        raise
     except KeyboardInterrupt:
-        discard_failed_starts()
+        made.discard_failed_starts()
         console.print("interrupted", style="yellow")
         sys.exit(130)
+    except SystemExit:
+        raise
     except Exception as exc:  # a bug of ours: say so in one line; CNNLAB_DEBUG=1 shows the traceback
-        discard_failed_starts()
+        made.discard_failed_starts()
         if os.environ.get("CNNLAB_DEBUG"):
             raise
         console.print("internal error:", style="bold red", end=" ")
         console.print(f"{type(exc).__name__}: {exc}. This is a cnnlab bug; run again with CNNLAB_DEBUG=1 for the "
                       "details and report them.", soft_wrap=True)
         sys.exit(1)
-    if isinstance(code, int) and code:  # the parser's own exits (e.g. --help) return their code here
-        sys.exit(code)
 
 
 if __name__ == "__main__":

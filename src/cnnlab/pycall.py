@@ -11,11 +11,13 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
 from cnnlab.cliutil import error_kinds
 from cnnlab.errors import CnnlabError
+from cnnlab.session import Callback, session
 
 
 def _command(task: str, name: str):
@@ -103,46 +105,51 @@ def in_keywords(message: str, command) -> str:
     return re.sub(r"--[a-z][a-z0-9-]*", lambda m: flags.get(m.group(0), m.group(0)), message)
 
 
-def _the_run(made: list[Path], interrupted: bool, where: str):
-    """The Run a call made, or KeyboardInterrupt when Ctrl-C came before it had a finished epoch."""
+def _the_run(made, interrupted: bool, where: str):
+    """The Run a call's session made, or KeyboardInterrupt when Ctrl-C came before it had a finished epoch."""
     from cnnlab.runview import Run
-    from cnnlab.train import run as runs
 
-    if not made:
+    if not made.started:
         if interrupted:  # Ctrl-C before the run folder was made
             raise KeyboardInterrupt
         raise CnnlabError(f"{where} trained no run")
     if interrupted:
-        runs.discard_failed_starts()  # as the command line does: a run stopped before its first epoch goes
-        if not (made[-1] / "config.json").is_file():
+        made.discard_failed_starts()  # as the command line does: a run stopped before its first epoch goes
+        if not (made.started[-1] / "config.json").is_file():
             raise KeyboardInterrupt
-    return Run(made[-1], interrupted=interrupted)
+    return Run(made.started[-1], interrupted=interrupted)
 
 
-def run_command(task: str, name: str, options: dict):
+def run_command(task: str, name: str, options: dict, callbacks: Sequence[Callback] = ()):
     """Run `cnnlab TASK NAME` with these keyword options and return the Run it trained (interrupted runs too:
-    Ctrl-C in a notebook stops training, keeps the checkpoint and returns the run, as the command line does)."""
-    from cnnlab.train import run as runs
-
+    Ctrl-C in a notebook stops training, keeps the checkpoint and returns the run, as the command line does).
+    `callbacks(epoch, record)` are called after every epoch of the run, beside the engine's own."""
     where = f"cnnlab.{task}.{name}()"
     group, command = _command(task, name)
     argv = command_line(command, options, where)
-    before = len(runs.STARTED)
-    interrupted = False
+    with session(callbacks) as made:
+        interrupted = _call(group, (f"cnnlab {task}", name, argv), command, made, where)
+    return _the_run(made, interrupted, where)
+
+
+def _call(group, line: tuple[str, str, list[str]], command, made, where: str) -> bool:
+    """The command line (program, command, arguments) inside the call's session; True when it was interrupted
+    with its checkpoint kept."""
+    prog, name, argv = line
     try:
-        group.main(args=[name, *argv], prog_name=f"cnnlab {task}", standalone_mode=False)
+        group.main(args=[name, *argv], prog_name=prog, standalone_mode=False)
     except SystemExit as exc:
         if exc.code != 130:  # 130: interrupted, with its checkpoint kept
-            runs.discard_failed_starts()
+            made.discard_failed_starts()
             raise CnnlabError(f"{where} stopped (exit status {exc.code})") from None
-        interrupted = True
+        return True
     except CnnlabError as exc:
-        runs.discard_failed_starts()
+        made.discard_failed_starts()
         message = in_keywords(str(exc), command)
         exc.args = (message if message.startswith(where) else f"{where}: {message}",)
         raise
     except BaseException as exc:
-        runs.discard_failed_starts()
+        made.discard_failed_starts()
         kinds = error_kinds(exc)
         if "Abort" in kinds:  # the parser's name for Ctrl-C
             raise KeyboardInterrupt from None
@@ -150,4 +157,4 @@ def run_command(task: str, name: str, options: dict):
             message = exc.format_message().replace("Value error, ", "")
             raise CnnlabError(f"{where}: {in_keywords(message, command)}") from None
         raise
-    return _the_run(runs.STARTED[before:], interrupted, where)
+    return False

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cnnlab.errors import RunFolderError
+from cnnlab.tasks import TASKS
 
-TASKS = ("classify", "similarity", "segment", "generate", "localize")
 # task -> (config key of the model, summary key of the headline metric, its label)
 HEADLINE = {"classify": ("model", "test_acc", "test acc"), "similarity": ("model", "map@r", "mAP@R"),
             "segment": ("encoder", "val_miou", "val mIoU"), "generate": ("generator", "fid", "FID-style"),

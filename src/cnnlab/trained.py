@@ -75,7 +75,7 @@ def load_trained(run_path: str | Path, device: str = "auto") -> TrainedNetwork:
     task = task_of(run.path)
     run.check_task(task)
     if task not in LOADERS:
-        hint = " (Grad-CAM of a localizer: `cnnlab localize explain RUN IMAGES`)" if task == "localize" else ""
+        hint = " (Grad-CAM of a localizer: `cnnlab explain cam RUN IMAGES`)" if task == "localize" else ""
         raise RunFolderError(f"{run.path} is a {task} run; explain looks inside the CNNs of "
                              f"{', '.join(LOADERS)} runs{hint}")
     if not run.best_checkpoint.is_file():

@@ -1,4 +1,5 @@
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -141,12 +142,13 @@ def test_folders_with_few_broken_or_mixed_images(tmp_path):
 
 
 def test_cli_train_sample_invert_interpolate(tmp_path, digits):
-    train = ["generate", "train", "--data", "digits:3", "--image-size", "32", "--channels", "1", "--epochs", "1",
+    train = ["generate", "train", "--data", "digits:3", "--channels", "1", "--epochs", "1",  # digits: 32 px
              "--batch-size", "32", "--width", "0.25", "--features", "pixels", "--name", "g",
              "--runs-dir", str(tmp_path)]
     done = run_cli(*train, cwd=tmp_path)
     assert done.returncode == 0, done.stderr + done.stdout
     run = str(tmp_path / "generate" / "g")
+    assert json.loads((tmp_path / "generate/g/config.json").read_text())["image_size"] == 32
     assert run_cli("generate", "sample", run, "-n", "9", "--out", "s.png", cwd=tmp_path).returncode == 0
     Image.fromarray(digits[0][3]).save(tmp_path / "three.png")
     done = run_cli("generate", "invert", run, "three.png", cwd=tmp_path)

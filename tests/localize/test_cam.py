@@ -1,5 +1,6 @@
-"""`cnnlab localize explain`: Grad-CAM of a localizer gathers on the object (a bright square on noise) for its class
-and for its box, over images of any aspect; figures are written without replacing files; bad input is our error."""
+"""`cnnlab explain cam` of a localize run: Grad-CAM of a localizer gathers on the object (a bright square on noise)
+for its class and for its box, over images of any aspect; figures are written without replacing files; bad input
+is our error."""
 
 import json
 
@@ -49,13 +50,13 @@ def test_the_command_draws_each_image_and_keeps_existing_files(shapes_run, tmp_p
     out = tmp_path / "out"
     out.mkdir()
     (out / "cam-wide-box.png").write_bytes(b"mine")
-    code, said = cnnlab(capsys, "localize", "explain", shapes_run[0], tmp_path / "wide.png", tmp_path / "tall.png",
+    code, said = cnnlab(capsys, "explain", "cam", shapes_run[0], tmp_path / "wide.png", tmp_path / "tall.png",
                         tmp_path / "broken.png", "--target", "box", "--out", out, "--device", "cpu")
     assert code == 0, said
     assert "broken.png" in said and "Grad-CAM (box)" in said and "heat in box / image" in said
     assert (out / "cam-wide-box.png").read_bytes() == b"mine"  # never replaced
     assert {p.name for p in out.iterdir()} == {"cam-wide-box.png", "cam-wide-box-2.png", "cam-tall-box.png"}
-    code, said = cnnlab(capsys, "localize", "explain", shapes_run[0], tmp_path / "wide.png", "--out", out)
+    code, said = cnnlab(capsys, "explain", "cam", shapes_run[0], tmp_path / "wide.png", "--out", out)
     assert code == 0 and (out / "cam-wide-class.png").is_file(), said
 
 
@@ -67,7 +68,7 @@ def test_bad_input_is_our_error(shapes_run, tmp_path, capsys):
     (tmp_path / "model.onnx").write_bytes(b"")
     run = shapes_run[0]
     for argv, expected in (
-            ([tmp_path / "runs/segment/s", good], "segment run"),
+            ([tmp_path / "runs/segment/s", good], "no trained model yet"),
             ([tmp_path / "nowhere", good], "nowhere"),
             ([tmp_path / "model.onnx", good], "Grad-CAM needs the gradients"),
             ([run, tmp_path / "missing.png"], "missing.png does not exist"),
@@ -75,11 +76,12 @@ def test_bad_input_is_our_error(shapes_run, tmp_path, capsys):
             ([run, good, "--target", "corner"], "--target"),
             ([run, good, "--out", good], "is a file")):
         elsewhere = [] if "--out" in argv else ["--out", tmp_path / "o"]
-        code, said = cnnlab(capsys, "localize", "explain", *argv, *elsewhere)
+        code, said = cnnlab(capsys, "explain", "cam", *argv, *elsewhere)
         assert code == 2 and expected in said and "Traceback" not in said, (argv, said)
     assert not (tmp_path / "o").exists()
-    code, said = cnnlab(capsys, "explain", "cam", run, good, "--out", tmp_path / "o")
-    assert code == 2 and "cnnlab localize explain" in said, said  # the explain room points here
+    code, said = cnnlab(capsys, "localize", "explain", run, good, "--out", tmp_path / "o")  # its old name
+    assert code == 0 and "is now `cnnlab explain cam`" in said, said
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["cam-a-class.png"]
 
 
 def test_the_grid_detector_is_explained_too(tmp_path, one_thread, capsys):
@@ -92,6 +94,6 @@ def test_the_grid_detector_is_explained_too(tmp_path, one_thread, capsys):
                                    image_size=32, freeze_epochs=0, finetune_epochs=1, batch_size=16, device="cpu",
                                    runs_dir=str(tmp_path / "runs"), name="det"))
     for target in ("class", "box"):
-        code, said = cnnlab(capsys, "localize", "explain", tmp_path / "runs/localize/det", tmp_path / "data/s0.png",
+        code, said = cnnlab(capsys, "explain", "cam", tmp_path / "runs/localize/det", tmp_path / "data/s0.png",
                             "--target", target, "--out", tmp_path / "out")
         assert code == 0 and (tmp_path / f"out/cam-s0-{target}.png").is_file(), said

@@ -131,7 +131,7 @@ def test_cli_train_index_query_evaluate(tmp_path, digits):
     done = run_cli(*train, cwd=tmp_path)
     assert done.returncode == 0, done.stderr + done.stdout
     run = tmp_path / "similarity" / "m"
-    done = run_cli("similarity", "index", str(run), "--images", "digits", "--out", "idx", cwd=tmp_path)
+    done = run_cli("similarity", "index", str(run), "--data", "digits", "--out", "idx", cwd=tmp_path)
     assert done.returncode == 0 and "indexed 1797 images" in done.stdout, done.stderr + done.stdout
     Image.fromarray(digits[0][0]).save(tmp_path / "zero.png")
     done = run_cli("similarity", "query", "idx", "zero.png", "-k", "3", "--json", "--out", "m.png", cwd=tmp_path)

@@ -8,7 +8,8 @@ import pytest
 
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.errors import ConfigError, RunFolderError
-from cnnlab.train.run import MARKER, RunDir, check_run_name, discard_failed_starts, start_run
+from cnnlab.session import session
+from cnnlab.train.run import MARKER, RunDir, check_run_name, start_run
 from tests.cli import run_cli
 
 
@@ -87,12 +88,45 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path):
 
 def test_a_folder_that_never_finished_an_epoch_does_not_block_a_new_run(tmp_path):
     cfg = ClassifyConfig(name="stale", runs_dir=str(tmp_path))
-    run, _, _ = start_run(cfg, ClassifyConfig.from_dict, resume=False, overwrite=False)
+    run, _, _ = start_run(cfg, ClassifyConfig.from_dict, resume=False, overwrite=False)  # outside any session
     (run.path / "log.txt").write_text("crashed while reading data\n")
-    run, _, _ = start_run(cfg, ClassifyConfig.from_dict, resume=False, overwrite=False)
-    assert not (run.path / "log.txt").exists()
-    discard_failed_starts()
-    assert not run.path.exists()
+    with session() as made:
+        run, _, _ = start_run(cfg, ClassifyConfig.from_dict, resume=False, overwrite=False)
+        assert not (run.path / "log.txt").exists()
+        assert made.started == [run.path] and made.fresh[0].path == run.path
+    made.discard_failed_starts()
+    assert not run.path.exists() and not (tmp_path / "classify/.stale.lock").exists()
+
+
+def test_sessions_record_their_own_runs_and_the_process_keeps_no_list(tmp_path):
+    """What a command started is its session's, passed by context: nested and later sessions see only theirs,
+    and the module that makes run folders holds no list of them."""
+    import cnnlab.train.run as runs
+
+    with session() as outer:
+        start_run(ClassifyConfig(name="a", runs_dir=str(tmp_path)), ClassifyConfig.from_dict, resume=False,
+                  overwrite=False)
+        with session() as inner:
+            start_run(ClassifyConfig(name="b", runs_dir=str(tmp_path)), ClassifyConfig.from_dict, resume=False,
+                      overwrite=False)
+    assert [p.name for p in outer.started] == ["a"] and [p.name for p in inner.started] == ["b"]
+    assert not [n for n, v in vars(runs).items() if isinstance(v, list | dict | set) and not n.startswith("__")]
+
+
+def test_a_process_may_take_its_own_run_lock_again_but_another_may_not(tmp_path):
+    """A notebook resumes the run it trained (the same process takes the lock again); another process is refused
+    while this one holds it."""
+    import subprocess
+    import sys
+
+    first = RunDir.create(tmp_path / "classify" / "r")
+    (first.path / "checkpoints" / "last.pt").write_bytes(b"x")
+    (first.path / "config.json").write_text("{}")
+    again = RunDir.create(tmp_path / "classify" / "r", resume=True)
+    assert again.path == first.path
+    other = subprocess.run([sys.executable, "-c", "import sys; from cnnlab.train.run import RunDir; "
+                            f"RunDir.create({str(first.path)!r}, resume=True)"], capture_output=True, text=True)
+    assert other.returncode != 0 and "in use by another cnnlab process" in other.stderr
 
 
 def test_paths_with_brackets_are_printed_as_text(tmp_path):

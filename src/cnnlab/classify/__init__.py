@@ -1,7 +1,7 @@
 """Image classification: train, evaluate, predict, compare, sweep."""
 
 
-def train(**options):
+def train(*, callbacks=(), **options):
     """Train a classifier from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab classify train`'s options with underscores (see its --help), e.g.
@@ -9,7 +9,9 @@ def train(**options):
         cnnlab.classify.train(data="fashion-mnist", model="resnet34", epochs=3, augment="hflip,rotation=10")
 
     They go through the command line's own parser, so the checks, defaults and messages are the same; an
-    unknown keyword raises CnnlabError naming the options there are."""
+    unknown keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
+    callback(epochs_done, record) after every epoch (1 after the first; the record as in metrics.jsonl): log
+    to MLflow or W&B from there (the README's Python section shows one)."""
     from cnnlab.pycall import run_command
 
-    return run_command("classify", "train", options)
+    return run_command("classify", "train", options, callbacks)

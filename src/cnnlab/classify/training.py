@@ -91,7 +91,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
     if state.status in ("finished", "early-stopped", "budget-spent") and ranks.main:
         summary = finish(run, cfg, model, data, state, device)
     distributed.barrier()
-    distributed.teardown()
+    distributed.teardown(ranks)
     return TrainResult(run, state, summary)
 
 

@@ -39,7 +39,8 @@ def layer(input: str = typer.Option("150x100x3", "--input", help="HEIGHTxWIDTHxC
           kernel: int = typer.Option(5, "--kernel", help="kernel side k (k x k x channels weights per filter)"),
           stride: int = typer.Option(1, "--stride"),
           padding: str = typer.Option("same", "--padding", help="same (zero padding) or valid (none)"),
-          batch: int = typer.Option(100, "--batch", help="images per batch, for the memory of a batch"),
+          batch: int = typer.Option(100, "--batch-size", "--batch", help="images per batch, for the memory of a "
+                                     "batch"),
           bits: int = typer.Option(32, "--bits", help="bits per value (32 for float32, 16 for bf16)"),
           out: str = OUT) -> None:
     """Resource accounting of one convolution layer: parameters, multiplications, feature-map memory."""
@@ -98,7 +99,7 @@ def filters(images: list[str] = IMAGES,
 
 @app.command("pooling")
 def pooling(images: list[str] = IMAGES,
-            size: int = typer.Option(2, "--size", help="pooling window side"),
+            size: int = typer.Option(2, "--window", "--size", help="pooling window side"),
             stride: int = typer.Option(None, "--stride", help="[the window side]"),
             depth: int = typer.Option(None, "--depth", help="channels pooled together by depth-wise pooling [all]"),
             kernel: list[str] = typer.Option([], "--kernel", help="pool the feature maps of these kernels (as in "
@@ -138,13 +139,16 @@ def _unit(maps):
 
 
 @app.command("cam")
-def cam(run: str = typer.Argument(..., help="a classify or similarity run folder"),
+def cam(run: str = typer.Argument(..., help="a classify, similarity or localize run folder"),
         images: list[str] = typer.Argument(..., help="image files or folders (similarity: the first is compared "
                                            "with each of the others)"),
         top_k: int = typer.Option(3, "--top-k", help="heat maps for the k most probable classes"),
         classes: list[str] = typer.Option([], "--class", help="a class to explain instead of the top k; repeatable"),
+        target: str = typer.Option("class", help="class: what drove the class score; box (localize runs): what "
+                                   "drove the box (single head: the sum of its four outputs; detect: the shown "
+                                   "cell's objectness)"),
         device: str = typer.Option("auto"), out: str = OUT) -> None:
-    """Grad-CAM heat maps over images: where the evidence for each class (or for a similarity) lies."""
+    """Grad-CAM heat maps over images: where the evidence for each class (a similarity, a box) lies."""
     from cnnlab.checks import check_device, check_number
     from cnnlab.data.folders import collect_image_paths
     from cnnlab.explain.cam import run_cam
@@ -152,6 +156,14 @@ def cam(run: str = typer.Argument(..., help="a classify or similarity run folder
 
     check_number("top_k", top_k, low=1, high=20, integer=True)
     check_device(device)
+    if Path(run).suffix.lower() in (".onnx", ".safetensors"):
+        raise ConfigError(f"Grad-CAM needs the gradients of the run's own network: pass the run folder that "
+                          f"{Path(run).name} was exported from")
+    if run_task(run) == "localize":  # the localizer's own Grad-CAM, the box drawn (the room keeps its model)
+        return localize_cam(run, images, target, device, out)
+    if target != "class":
+        raise ConfigError(f"--target {target} is for localize runs; a classify or similarity run explains its "
+                          "classes (--class, --top-k)")
     folder = out_folder(out)
     paths = collect_image_paths(images)
     if len(paths) > 100:
@@ -163,6 +175,26 @@ def cam(run: str = typer.Argument(..., help="a classify or similarity run folder
     wrote(written)
     if not written:
         raise DataError("no image could be read; nothing was written")
+
+
+def run_task(run: str) -> str | None:
+    """The task of a run folder, None when `run` is not one (load_trained then says why)."""
+    from cnnlab.errors import CnnlabError
+    from cnnlab.runs import task_of
+    from cnnlab.train.run import RunDir
+
+    try:
+        return task_of(RunDir.open(run).path)
+    except CnnlabError:
+        return None
+
+
+def localize_cam(run: str, images: list[str], target: str, device: str, out: str) -> None:
+    """`explain cam` of a localize run: cam-STEM-TARGET.png per image, by the localize room's Grad-CAM (found by
+    the run's task, as `cnnlab export` finds each room's export)."""
+    from importlib import import_module
+
+    import_module("cnnlab.localize.cam").show_cams(run, images, target=target, out=out, device=device)
 
 
 @app.command("maps")

@@ -53,7 +53,7 @@ def pool(image: np.ndarray, kind: str, size: int, stride: int | None = None) -> 
     check_number("stride", stride, low=1, high=1000, integer=True)
     height, width, _ = image.shape
     if size > min(height, width):
-        raise ConfigError(f"--size {size} is larger than the {height}x{width} image; pass a smaller --size")
+        raise ConfigError(f"--window {size} is larger than the {height}x{width} image; pass a smaller --window")
     op = F.max_pool2d if kind == "max" else F.avg_pool2d
     return op(_tensor(image), size, stride)[0].numpy()
 

@@ -1,7 +1,7 @@
 """Image generation: the seed's DCGAN networks, GAN training, latent inversion and interpolation, GAN health."""
 
 
-def train(**options):
+def train(*, callbacks=(), **options):
     """Train a DCGAN from Python; returns the Run (summary, history, paths, .plot()); the sample grid of the last
     epoch is run.paths["last_epoch"] (all of them in run.path / "epochs").
 
@@ -10,7 +10,9 @@ def train(**options):
         cnnlab.generate.train(data="cifar10:cat", image_size=32, epochs=5)
 
     They go through the command line's own parser, so the checks, defaults and messages are the same; an
-    unknown keyword raises CnnlabError naming the options there are."""
+    unknown keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
+    callback(epochs_done, record) after every epoch (1 after the first; the record as in metrics.jsonl): log
+    to MLflow or W&B from there (the README's Python section shows one)."""
     from cnnlab.pycall import run_command
 
-    return run_command("generate", "train", options)
+    return run_command("generate", "train", options, callbacks)

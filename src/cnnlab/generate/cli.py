@@ -13,6 +13,7 @@ from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.cliutil import fresh_path, given_options
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
+from cnnlab.data.config import default_image_size
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.train.options import training_options
 
@@ -30,7 +31,8 @@ def train(
     data: str = typer.Option(None, "--data", help="a folder of photos, folder:PATH, or DATASET[:CLASS] (cifar10:cat); "
                              "with --resume, the run's own"),
     data_dir: str = typer.Option(None, "--data-dir", help="folder with the dataset's official files"),
-    image_size: int = typer.Option(64, help="32 or 64"), channels: int = typer.Option(3),
+    image_size: int = typer.Option(None, help="32 or 64 (default: 64; the built-in digits: 32, as in every room)"),
+    channels: int = typer.Option(3),
     generator: str = typer.Option("transposed", help="transposed or upsampling (the seed's two)"),
     latent_dim: int = typer.Option(128),
     width: float = typer.Option(1.0, help="filter counts x this (1.0: the seed's; 0.25 for quick CPU trials)"),
@@ -55,6 +57,8 @@ def train(
     if data is None:
         data = resumed_data(resume, name, runs_dir)
     d, g, b1, b2 = OPTIMIZER_PRESETS[preset]
+    if image_size is None:  # a value given, 0 too, is checked as given
+        image_size = default_image_size(data.split(":")[0], None) or 64
     cfg = GanConfig(data=data, data_dir=data_dir, image_size=image_size, channels=channels, generator=generator,
                     latent_dim=latent_dim, width=width,
                     lr_d=d if lr_d is None else lr_d, lr_g=g if lr_g is None else lr_g, beta1=b1, beta2=b2,

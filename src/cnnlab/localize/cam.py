@@ -1,5 +1,5 @@
-"""`cnnlab localize explain`: Grad-CAM of a localizer over images: where the evidence lies for its class score or
-for its box, drawn over each image at its own aspect with the predicted box.
+"""`cnnlab explain cam` of a localize run: Grad-CAM of a localizer over images, where the evidence lies for its
+class score or for its box, drawn over each image at its own aspect with the predicted box.
 
 The heat map is read at the backbone's last feature map (the one both heads read), through the shared Grad-CAM
 (cnnlab.report.cam, captum's LayerGradCam). What it explains:
@@ -164,3 +164,22 @@ def explain_run(run: str | Path, inputs: list[str], *, target: str = "class", ou
         rows.append({"image": path.name, "class": name, "score": round(cam.score, 4), "target": target,
                      "heat in box / image": round(heat_ratio(cam.heat, cam.box), 2), "layer": cam.layer})
     return rows, written
+
+
+def show_cams(run: str | Path, inputs: list[str], *, target: str = "class", out: str | Path = "explain",
+              device: str = "auto") -> list[Path]:
+    """explain_run, with its table and the files it wrote said at the terminal (`cnnlab explain cam` of a localize
+    run); DataError when no image could be read."""
+    from cnnlab.cliutil import print_table
+    from cnnlab.console import console
+    from cnnlab.errors import DataError
+
+    rows, written = explain_run(run, inputs, target=target, out=out, device=device)
+    for row in (r for r in rows if "error" in r):
+        console.print(f"{row['image']}: {row['error']}", style="yellow")
+    print_table([r for r in rows if "error" not in r], f"Grad-CAM ({target})")
+    for path in written:
+        console.print(f"wrote {path}")
+    if not written:
+        raise DataError("no image could be read; nothing was written")
+    return written

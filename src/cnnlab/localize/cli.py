@@ -61,12 +61,15 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
 @app.command("evaluate")
 def evaluate(run: str = typer.Argument(..., help="a localize run folder"),
              data: str = typer.Option(None, help="other boxed images to judge (default: the run's test split)"),
-             out: str = typer.Option(None, help="also write the per-image results to this JSON file")) -> None:
+             out: str = typer.Option(None, help="also write the per-image results to this JSON file"),
+             device: str = typer.Option("auto")) -> None:
     """Mean IoU, accuracy at IoU >= 0.5, class accuracy and mAP of a run's best model."""
+    from cnnlab.checks import check_device
     from cnnlab.cliutil import print_table
     from cnnlab.localize.predict import evaluate_run
 
-    result = evaluate_run(run, data, out)
+    check_device(device)
+    result = evaluate_run(run, data, out, device=device)
     print_table([{k: result[k] for k in ("count", "mean_iou", "acc50", "class_acc", "map50", "map")}],
                 f"{result['judged']} ({result['count']} images)")
 
@@ -76,40 +79,32 @@ def predict(run: str = typer.Argument(..., help="a localize run folder, or a mod
                                       "(.onnx, .safetensors)"),
             images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
             out: str = typer.Option("predictions", "--out", help="folder for STEM_boxes.png and predictions.json"),
-            score: float = typer.Option(0.3, help="detect head: smallest score drawn and written")) -> None:
+            score: float = typer.Option(0.3, help="detect head: smallest score drawn and written"),
+            device: str = typer.Option("auto", help="where a run's model runs (an export: ONNX Runtime, CPU)")
+            ) -> None:
     """Boxes drawn on each image at its own size, and a COCO-style predictions.json. Nothing in --out is
     replaced: a name taken already gets -2, -3, ..."""
+    from cnnlab.checks import check_device
     from cnnlab.localize.predict import predict_images
 
-    json_path, rows = predict_images(run, images, out, min_score=score)
+    check_device(device)
+    json_path, rows = predict_images(run, images, out, min_score=score, device=device)
     for r in rows:
         shown = ", ".join(f"{b['class']} {b['score']:.2f}" for b in r["boxes"]) or "nothing"
         console.print(f"{r['path']} -> {r['drawn']} ({shown})")
     console.print(f"wrote {json_path}")
 
 
-@app.command("explain")
-def explain(run: str = typer.Argument(..., help="a localize run folder"),
-            images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
-            target: str = typer.Option("class", help="class: what drove the class score; box: what drove the box "
-                                       "(single head: the sum of its four outputs; detect: the shown cell's "
-                                       "objectness)"),
-            device: str = typer.Option("auto"),
-            out: str = typer.Option("explain", "--out", help="folder for cam-STEM-TARGET.png (existing files are "
-                                    "kept, new ones numbered -2, ...)")) -> None:
-    """Grad-CAM over each image: where the evidence for the predicted class (or box) lies, with the box drawn."""
-    from cnnlab.cliutil import print_table
-    from cnnlab.errors import DataError
-    from cnnlab.localize.cam import explain_run
+@app.command("explain", hidden=True)
+def explain(run: str = typer.Argument(...), images: list[str] = typer.Argument(...),
+            target: str = typer.Option("class"), device: str = typer.Option("auto"),
+            out: str = typer.Option("explain", "--out")) -> None:
+    """Its old name: Grad-CAM of every task is `cnnlab explain cam RUN IMAGES [--target class|box]`."""
+    from cnnlab.console import notice
+    from cnnlab.localize.cam import show_cams
 
-    rows, written = explain_run(run, images, target=target, out=out, device=device)
-    for row in (r for r in rows if "error" in r):
-        console.print(f"{row['image']}: {row['error']}", style="yellow")
-    print_table([r for r in rows if "error" not in r], f"Grad-CAM ({target})")
-    for path in written:
-        console.print(f"wrote {path}")
-    if not written:
-        raise DataError("no image could be read; nothing was written")
+    notice("`cnnlab localize explain` is now `cnnlab explain cam` (the same options); this name will go")
+    show_cams(run, images, target=target, out=out, device=device)
 
 
 @app.command("compare")

@@ -22,6 +22,7 @@ from cnnlab.localize.draw import draw, labelled, save_png
 from cnnlab.localize.exported import OnnxLocalizer, load_exported
 from cnnlab.localize.model import Localizer, localizer_from_spec
 from cnnlab.localize.steps import predict_boxes
+from cnnlab.train.device import resolve_device
 from cnnlab.train.run import RunDir, open_trained, write_json_atomic
 
 
@@ -40,7 +41,8 @@ def load_localizer(run_path: str | Path) -> tuple[RunDir, LocalizeConfig, Locali
     return run, cfg, model.eval(), classes
 
 
-def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None) -> dict:
+def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None,
+                 device: str = "cpu") -> dict:
     """The run's best model judged on its stored test split (or on `data`, FORMAT:PATH, every image of it)."""
     from dataclasses import replace
 
@@ -53,7 +55,7 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
         judged, boxes = ("test", parts["test"]) if len(parts["test"]) else ("val", parts["val"])
     else:
         judged, boxes = data, load_box_data(replace(cfg, data=data), classes=classes)[0]
-    result = evaluate_boxes(model, boxes, torch.device("cpu"))
+    result = evaluate_boxes(model.to(resolve_device(device)), boxes, resolve_device(device))
     result.pop("predictions")
     if out is not None:
         path = fresh_path(out)
@@ -107,14 +109,16 @@ def predict_file(model: Localizer | OnnxLocalizer, path: Path, min_score: float,
     return img, boxes_of(model, img, min_score, resize)
 
 
-def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, min_score: float = 0.3
-                   ) -> tuple[Path, list[dict]]:
+def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, min_score: float = 0.3,
+                   device: str = "cpu") -> tuple[Path, list[dict]]:
     """STEM_boxes.png for every image (boxes drawn at its own size) and one predictions.json (COCO style: images,
     annotations with bbox [x, y, width, height] in pixels and score, categories) in `out`, from the model of a
     localize run folder or an export of one; names that are taken get -2, -3, ... instead of replacing a file."""
     out = Path(out)
     paths = plan(inputs, out)
     model, classes, resize = load_model(run_path)
+    if isinstance(model, torch.nn.Module):  # an export runs in ONNX Runtime, on the CPU
+        model.to(resolve_device(device))
     out.mkdir(parents=True, exist_ok=True)
     images, annotations, rows = [], [], []
     for k, path in enumerate(paths):

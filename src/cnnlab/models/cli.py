@@ -52,7 +52,8 @@ def parse_input(text: str) -> tuple[int, int, int]:
 def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
             input: str = typer.Option("3x32x32", "--input", help="channels x height x width"),
             classes: int = typer.Option(10, "--classes"),
-            batch: int = typer.Option(32, "--batch", help="batch size for the per-batch memory")) -> None:
+            batch: int = typer.Option(32, "--batch-size", "--batch", help="batch size for the per-batch memory")
+            ) -> None:
     """Layers, output shapes, parameters, multiply-adds and feature-map memory."""
     from cnnlab.models.factory import create_model
     from cnnlab.models.summary import human, human_bytes, summarize

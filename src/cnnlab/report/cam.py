@@ -1,6 +1,6 @@
 """Grad-CAM (Selvaraju et al., 2017): where in an image the evidence for a score lies, from the gradients of the
 score with respect to the last feature maps of a CNN. Computed by captum's LayerGradCam (Meta's attribution
-library); shared by `cnnlab explain cam`, the classification report and `cnnlab localize explain`.
+library); shared by `cnnlab explain cam` (every task's runs) and the classification report.
 
 Images are float tensors (1, C, H, W) in [0, 1]; heat maps are float arrays (H, W) in [0, 1].
 """

@@ -1,7 +1,7 @@
 """Semantic segmentation: a U-Net on a pretrained encoder, mask data, metrics, prediction overlays."""
 
 
-def train(**options):
+def train(*, callbacks=(), **options):
     """Train a U-Net from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab segment train`'s options with underscores (see its --help), e.g.
@@ -9,7 +9,9 @@ def train(**options):
         cnnlab.segment.train(data="oxford-pet:../shared/data/oxford-pet-3breeds", image_size=128, epochs=2)
 
     They go through the command line's own parser, so the checks, defaults and messages are the same; an
-    unknown keyword raises CnnlabError naming the options there are."""
+    unknown keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
+    callback(epochs_done, record) after every epoch (1 after the first; the record as in metrics.jsonl): log
+    to MLflow or W&B from there (the README's Python section shows one)."""
     from cnnlab.pycall import run_command
 
-    return run_command("segment", "train", options)
+    return run_command("segment", "train", options, callbacks)

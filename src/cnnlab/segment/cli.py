@@ -54,12 +54,15 @@ def train(ctx: typer.Context,
 def evaluate(run: str = typer.Argument(..., help="a segment run folder"),
              data: str = typer.Option(None, help="other masked images to judge: digits, isbi:PATH, oxford-pet:PATH or "
                                       "folder:PATH (default: the run's validation split)"),
-             out: str = typer.Option(None, help="also write the result to this JSON file")) -> None:
+             out: str = typer.Option(None, help="also write the result to this JSON file"),
+             device: str = typer.Option("auto")) -> None:
     """Pixel accuracy, mean IoU, Dice and each class's IoU of a run's best model."""
+    from cnnlab.checks import check_device
     from cnnlab.cliutil import print_table
     from cnnlab.segment.evaluate import evaluate_run
 
-    result = evaluate_run(run, data, out)
+    check_device(device)
+    result = evaluate_run(run, data, out, device=device)
     print_table([{"class": c, "iou": v} for c, v in result["iou"].items()],
                 f"{result['judged']} ({result['count']} images): pixel accuracy {result['pixel_acc']:.2%}, "
                 f"mIoU {result['miou']:.3f}, Dice {result['dice']:.3f}")
@@ -70,15 +73,19 @@ def predict(run: str = typer.Argument(..., help="a segment run folder, or a mode
                                       ".safetensors)"),
             images: list[str] = typer.Argument(..., help="image files or folders (searched recursively)"),
             out: str = typer.Option("predictions", "--out", help="folder for STEM_mask.png and STEM_overlay.png"),
-            overwrite: bool = typer.Option(False, help="replace outputs that exist already in --out")) -> None:
+            overwrite: bool = typer.Option(False, help="replace outputs that exist already in --out"),
+            device: str = typer.Option("auto", help="where a run's U-Net runs (an export: ONNX Runtime, CPU)")
+            ) -> None:
     """A mask PNG at each image's own size and a coloured overlay.
 
     Each image gets STEM_mask.png (class indices, with a palette) and STEM_overlay.png in --out. Images that
     share a file stem (a/x.png and b/x.png) get x, x-2, x-3, ... in the order given, so that no output
     overwrites another; files that exist already in --out are never replaced unless --overwrite is given."""
+    from cnnlab.checks import check_device
     from cnnlab.segment.predict import predict_images
 
-    for r in predict_images(run, images, out, overwrite=overwrite):
+    check_device(device)
+    for r in predict_images(run, images, out, overwrite=overwrite, device=device):
         shares = ", ".join(f"{k} {v:.0%}" for k, v in r["share"].items())
         console.print(f"{r['path']} -> {r['mask']} ({shares})")
 

@@ -21,17 +21,21 @@ def confusion_of(model, data, batch_size: int = 16) -> torch.Tensor:
     k = model.spec.num_classes
     matrix = torch.zeros(k, k, dtype=torch.long)
     for x, y in mask_loader(data, batch_size):
-        matrix += confusion(model(x).argmax(1), y, k)  # logits (B, K, S, S) -> masks (B, S, S)
+        masks = model(x.to(model.mean.device)).argmax(1)  # logits (B, K, S, S) -> masks (B, S, S)
+        matrix += confusion(masks.cpu(), y.cpu(), k)
     return matrix
 
 
-def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None) -> dict:
-    """The run's best model on its validation split (segment runs hold no test split) or on every image of
-    `data` (digits or LAYOUT:PATH, resized to the run's size)."""
+def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None,
+                 device: str = "cpu") -> dict:
+    """The run's best model (on `device`) on its validation split (segment runs hold no test split) or on every
+    image of `data` (digits or LAYOUT:PATH, resized to the run's size)."""
     from cnnlab.segment.predict import open_unet
     from cnnlab.segment.training import load_mask_data, load_splits
+    from cnnlab.train.device import resolve_device
 
     run, cfg, model, classes = open_unet(run_path)
+    model.to(resolve_device(device))
     if data is None:
         judged, images = "val", load_splits(cfg)[1]
     else:

@@ -14,6 +14,7 @@ from cnnlab.data.folders import collect_image_paths, open_image
 from cnnlab.errors import CnnlabError, DataError, RunFolderError
 from cnnlab.segment.exported import OnnxUNet, load_exported
 from cnnlab.segment.model import UNet, unet_from_spec, upsample_logits
+from cnnlab.train.device import resolve_device
 from cnnlab.train.run import RunDir, open_trained
 
 if TYPE_CHECKING:
@@ -128,13 +129,15 @@ def plan_outputs(inputs: list[str], out: Path, overwrite: bool) -> list[tuple[Pa
     return plan
 
 
-def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, overwrite: bool = False
-                   ) -> list[dict]:
+def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, overwrite: bool = False,
+                   device: str = "cpu") -> list[dict]:
     """Masks and overlays of every image in `inputs` (files or folders) in `out`, from the U-Net of a segment run
     folder or an export of one: STEM_mask.png (class indices, with a palette) and STEM_overlay.png; see
     output_stems for images that share a stem."""
     out = Path(out)
     model, classes = load_segmenter(run_path)
+    if isinstance(model, torch.nn.Module):  # an export runs in ONNX Runtime, on the CPU
+        model.to(resolve_device(device))
     results = []
     for path, stem in plan_outputs(inputs, out, overwrite):
         mask, img = predict_file(model, path)

@@ -1,7 +1,7 @@
 """Similar-image search: Siamese pairs, metric-learning embeddings, a faiss index, retrieval metrics, plots."""
 
 
-def train(**options):
+def train(*, callbacks=(), **options):
     """Train an image embedding from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab similarity train`'s options with underscores (see its --help), e.g.
@@ -9,7 +9,9 @@ def train(**options):
         cnnlab.similarity.train(data="fashion-mnist", method="metric", epochs=5)
 
     They go through the command line's own parser, so the checks, defaults and messages are the same; an
-    unknown keyword raises CnnlabError naming the options there are."""
+    unknown keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
+    callback(epochs_done, record) after every epoch (1 after the first; the record as in metrics.jsonl): log
+    to MLflow or W&B from there (the README's Python section shows one)."""
     from cnnlab.pycall import run_command
 
-    return run_command("similarity", "train", options)
+    return run_command("similarity", "train", options, callbacks)

@@ -111,7 +111,8 @@ def pairs_preview(data: str = DATA, data_dir: str = DATA_DIR, image_size: int = 
 def index(
     model: str = typer.Argument(..., help="a similarity run folder, 'pretrained' (ImageNet features of "
                                 "EfficientNet-Lite0, no training; pretrained:ARCH for another timm CNN) or 'pixels'"),
-    images: str = typer.Option(..., "--images", help="dataset name, folder:PATH, or a folder of images"),
+    images: str = typer.Option(..., "--data", "--images", help="dataset name, folder:PATH, or a folder of images "
+                               "(--images: its old name)"),
     out: str = typer.Option(..., "--out", help="the index folder"),
     data_dir: str = DATA_DIR, split: str = typer.Option("all", help="all, train, val or test (datasets)"),
     kind: str = typer.Option("auto", help="flat (exact), hnsw or ivf (approximate), auto: exact below 100,000"),

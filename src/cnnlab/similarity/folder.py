@@ -33,7 +33,7 @@ IDS = "ids.npy"  # format 3 only
 LOCK = ".cnnlab-lock"
 GENERATION = re.compile(r"gen-(\d{6,12})")
 UNHASHED = ("thumbs.npy",)  # memory-mapped and possibly large: checked by size and header, not digest
-REBUILD = "rebuild it with `cnnlab similarity index RUN --images DATA --out FOLDER`"
+REBUILD = "rebuild it with `cnnlab similarity index RUN --data DATA --out FOLDER`"
 
 
 @dataclass
@@ -58,7 +58,7 @@ def locate(folder: Path) -> Stored:
         raise IndexFolderError(f"index folder {folder} does not exist; build one with `cnnlab similarity index`")
     if not has_index(folder):
         raise IndexFolderError(f"{folder} is not an index folder (no meta.json); build one with "
-                               "`cnnlab similarity index RUN --images DATA --out FOLDER`")
+                               "`cnnlab similarity index RUN --data DATA --out FOLDER`")
     try:
         meta = json.loads((folder / META).read_bytes())
     except (OSError, ValueError) as exc:

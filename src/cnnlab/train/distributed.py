@@ -10,7 +10,7 @@ WORLD_SIZE > 1 in the environment everything here is a no-op and training is the
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.distributed as dist
@@ -23,6 +23,7 @@ class Ranks:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owned: bool = False  # setup() made the process group, so teardown(ranks) ends it (else it is the caller's)
 
     @property
     def enabled(self) -> bool:
@@ -56,20 +57,13 @@ def setup(device: str = "auto") -> Ranks:
                               "lower --nproc_per_node")
         torch.cuda.set_device(local)
     dist.init_process_group("nccl" if cuda else "gloo")
-    global _OWNED
-    _OWNED = True
-    return current()
+    return replace(current(), owned=True)
 
 
-_OWNED = False  # whether setup() made the process group (and teardown() may end it)
-
-
-def teardown() -> None:
-    """Leave the process group that setup() joined (a no-op otherwise)."""
-    global _OWNED
-    if _OWNED and dist.is_initialized():
+def teardown(ranks: Ranks) -> None:
+    """Leave the process group that setup() made when it returned `ranks` (a no-op for one it found, or none)."""
+    if ranks.owned and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-    _OWNED = False
 
 
 def device_for(ranks: Ranks, device: torch.device) -> torch.device:

@@ -14,6 +14,7 @@ import torch
 
 from cnnlab.console import console
 from cnnlab.errors import TrainingDiverged
+from cnnlab.session import current as current_session
 from cnnlab.train import distributed
 from cnnlab.train.board import Board
 from cnnlab.train.checkpoint import stamp
@@ -65,7 +66,9 @@ class Engine:
                  state: EngineState | None = None, callbacks: tuple[Callback, ...] = ()) -> None:
         config = config_record(spec.config, spec.task) if spec.config else {}
         config = json.loads(json.dumps(config, default=str))  # as config.json holds it: lists, not tuples
-        self.spec, self.device, self.run, self.callbacks = replace(spec, config=config), device, run, callbacks
+        called_in = current_session()  # cnnlab.TASK.train(..., callbacks=[...]) reaches every run it trains
+        self.callbacks = (*callbacks, *(called_in.callbacks if called_in is not None else ()))
+        self.spec, self.device, self.run = replace(spec, config=config), device, run
         self.state = state if state is not None else EngineState()
         self.state.status = "running"
         self.say = run.log if run is not None else console.print

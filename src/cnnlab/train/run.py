@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import shutil
 import time
@@ -17,8 +18,9 @@ except ImportError:  # Windows: no advisory locks; runs are still refused when t
     fcntl = None
 
 from cnnlab import atomic
-from cnnlab.console import console
+from cnnlab.console import console, log
 from cnnlab.errors import ConfigError, RunFolderError
+from cnnlab.session import current as current_session
 from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_atomic
 from cnnlab.train.names import check_run_name
@@ -39,24 +41,22 @@ def results_csv(history: list[dict]) -> str:
 
 
 MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes only folders that hold it
-_FRESH: list[RunDir] = []  # run folders this process made that may still be empty, removed if the start fails
-_LOCKS: dict[str, int] = {}  # lock files this process holds (re-entrant within one process)
-STARTED: list[Path] = []  # every run folder this process opened to train in, in order (the Python API reads it)
 
 
-def _lock(lock_path: Path) -> None:
-    """Hold an exclusive lock on `lock_path` for the life of this process; RunFolderError if another holds it."""
-    key = str(lock_path.resolve())
-    if key in _LOCKS or fcntl is None:
-        return
+def _lock(lock_path: Path) -> int | None:
+    """An exclusive lock on `lock_path`, held for the life of this process (or until release()); RunFolderError if
+    another process holds it. A POSIX record lock belongs to the process, so taking it again in the process that
+    holds it (a notebook resuming its run) succeeds: no table of the locks held is needed."""
+    if fcntl is None:
+        return None
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         raise RunFolderError(f"{lock_path.parent / lock_path.name[1:-5]} is in use by another cnnlab process; "
                              "wait for it to end or choose another --name") from None
-    _LOCKS[key] = fd
+    return fd
 
 
 class RunDir:
@@ -68,6 +68,7 @@ class RunDir:
         self.writable = writable
         self.made: list[Path] = []  # folders above the run that create() made
         self.lock_path: Path | None = None
+        self.lock_fd: int | None = None
 
     @classmethod
     def create(cls, path: str | Path, *, resume: bool = False, overwrite: bool = False,
@@ -91,7 +92,7 @@ class RunDir:
         run.made = [p for p in (run.path.parent, *run.path.parent.parents) if not p.exists()]  # removed if unused
         run.path.parent.mkdir(parents=True, exist_ok=True)
         run.lock_path = run.path.parent / f".{run.path.name}.lock"
-        _lock(run.lock_path)
+        run.lock_fd = _lock(run.lock_path)
         exists = run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir()))
         ours = (run.path / MARKER).is_file()
         if resume:
@@ -112,7 +113,9 @@ class RunDir:
             shutil.rmtree(trash)
         (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
         write_json_atomic(run.path / MARKER, {"task": task, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        _FRESH.append(run)
+        made_in = current_session()
+        if made_in is not None:  # removed again if this start fails (cnnlab.session)
+            made_in.fresh.append(run)
         return run
 
     @classmethod
@@ -178,10 +181,25 @@ class RunDir:
     def load_checkpoint(self, best: bool = False) -> dict:
         return load_checkpoint(self.best_checkpoint if best else self.last_checkpoint)
 
+    def discard_if_unfinished(self) -> None:
+        """Remove this folder when cnnlab made it and it never finished an epoch, its lock file and the empty folders
+        above it that create() made (a start that failed: cnnlab.session.Session.discard_failed_starts)."""
+        if not (self.path.is_dir() and (self.path / MARKER).is_file() and not self.last_checkpoint.is_file()):
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.lock_path is not None and self.lock_fd is not None:
+            self.lock_path.unlink(missing_ok=True)  # while still held, so no other process has it half-taken
+            os.close(self.lock_fd)  # the process's lock on the file goes with it
+            self.lock_fd = None
+        for folder in self.made:  # innermost first; only the empty ones go
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
     def log(self, message: str, style: str | None = None) -> None:
         if not self.writable:
             return
         console.print(message, style=style)
+        log.log(logging.WARNING if style in ("yellow", "red") else logging.INFO, message)  # routable from Python
         with open(self.path / "log.txt", "a") as f:
             f.write(message + "\n")
 
@@ -224,7 +242,9 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] 
     task = Path(cfg.run_path).parent.name
     if ranks.main:
         run = RunDir.create(cfg.run_path, resume=resume, overwrite=overwrite)
-        STARTED.append(run.path)
+        made_in = current_session()
+        if made_in is not None:
+            made_in.started.append(run.path)
         if not resume:
             run.write_json("config.json", config_record(cfg.to_dict(), task))
     distributed.barrier()
@@ -237,26 +257,3 @@ def start_run(cfg, from_dict, *, resume: bool, overwrite: bool, given: set[str] 
     if resumed is not stored:
         run.write_json("config.json", config_record(resumed.to_dict(), task))
     return run, resumed, run.load_checkpoint()
-
-
-def discard_failed_starts() -> None:
-    """Remove the run folders this process made that never finished an epoch (a start that failed on bad data
-    or an option), so that they do not block the next try."""
-    while _FRESH:
-        run = _FRESH.pop()
-        if run.path.is_dir() and (run.path / MARKER).is_file() and not run.last_checkpoint.is_file():
-            shutil.rmtree(run.path, ignore_errors=True)
-            _unlock(run.lock_path)
-            for folder in run.made:  # innermost first; only the empty ones go
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-
-
-def _unlock(lock_path: Path | None) -> None:
-    """Give up and remove a lock file this process holds."""
-    if lock_path is None:
-        return
-    fd = _LOCKS.pop(str(lock_path.resolve()), None)
-    if fd is not None:
-        lock_path.unlink(missing_ok=True)  # while still held, so no other process has it half-taken
-        os.close(fd)
