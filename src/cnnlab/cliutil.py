@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cnnlab.console import console
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, DataError
 
 
 def data_options(default: str):
@@ -91,3 +91,15 @@ def fresh_path(path: str | Path) -> Path:
         if not candidate.exists() and not candidate.is_symlink():
             return candidate
     raise CnnlabError(f"{path} and 9,998 numbered copies of it exist; pass another --out")
+
+
+def show_figures(rows: list[dict], written: list[Path], title: str) -> None:
+    """What a command that draws a figure per image says: each image it could not read (a row with "error"), the
+    table of the others, every file written; DataError when no image could be read."""
+    for row in (r for r in rows if "error" in r):
+        console.print(f"{row['image']}: {row['error']}", style="yellow")
+    print_table([r for r in rows if "error" not in r], title)
+    for path in written:
+        console.print(f"wrote {path}")
+    if not written:
+        raise DataError("no image could be read; nothing was written")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from cnnlab.cliutil import print_table
+from cnnlab.cliutil import print_table, show_figures
 from cnnlab.console import console
-from cnnlab.errors import ConfigError, DataError
+from cnnlab.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -168,13 +168,7 @@ def cam(run: str = typer.Argument(..., help="a classify, similarity or localize 
     paths = collect_image_paths(images)
     if len(paths) > 100:
         raise ConfigError(f"{len(paths)} images would make {len(paths)} figures; pass at most 100")
-    rows, written = run_cam(load_trained(run, device), paths, top_k=top_k, wanted=classes, folder=folder)
-    for row in (r for r in rows if "error" in r):
-        console.print(f"{row['image']}: {row['error']}", style="yellow")
-    print_table([r for r in rows if "error" not in r], "Grad-CAM")
-    wrote(written)
-    if not written:
-        raise DataError("no image could be read; nothing was written")
+    show_figures(*run_cam(load_trained(run, device), paths, top_k=top_k, wanted=classes, folder=folder), "Grad-CAM")
 
 
 def run_task(run: str) -> str | None:
@@ -194,7 +188,9 @@ def localize_cam(run: str, images: list[str], target: str, device: str, out: str
     the run's task, as `cnnlab export` finds each room's export)."""
     from importlib import import_module
 
-    import_module("cnnlab.localize.cam").show_cams(run, images, target=target, out=out, device=device)
+    rows, written = import_module("cnnlab.localize.cam").explain_run(run, images, target=target, out=out,
+                                                                      device=device)
+    show_figures(rows, written, f"Grad-CAM ({target})")
 
 
 @app.command("maps")

@@ -165,21 +165,3 @@ def explain_run(run: str | Path, inputs: list[str], *, target: str = "class", ou
                      "heat in box / image": round(heat_ratio(cam.heat, cam.box), 2), "layer": cam.layer})
     return rows, written
 
-
-def show_cams(run: str | Path, inputs: list[str], *, target: str = "class", out: str | Path = "explain",
-              device: str = "auto") -> list[Path]:
-    """explain_run, with its table and the files it wrote said at the terminal (`cnnlab explain cam` of a localize
-    run); DataError when no image could be read."""
-    from cnnlab.cliutil import print_table
-    from cnnlab.console import console
-    from cnnlab.errors import DataError
-
-    rows, written = explain_run(run, inputs, target=target, out=out, device=device)
-    for row in (r for r in rows if "error" in r):
-        console.print(f"{row['image']}: {row['error']}", style="yellow")
-    print_table([r for r in rows if "error" not in r], f"Grad-CAM ({target})")
-    for path in written:
-        console.print(f"wrote {path}")
-    if not written:
-        raise DataError("no image could be read; nothing was written")
-    return written

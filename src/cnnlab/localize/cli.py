@@ -100,11 +100,12 @@ def explain(run: str = typer.Argument(...), images: list[str] = typer.Argument(.
             target: str = typer.Option("class"), device: str = typer.Option("auto"),
             out: str = typer.Option("explain", "--out")) -> None:
     """Its old name: Grad-CAM of every task is `cnnlab explain cam RUN IMAGES [--target class|box]`."""
+    from cnnlab.cliutil import show_figures
     from cnnlab.console import notice
-    from cnnlab.localize.cam import show_cams
+    from cnnlab.localize.cam import explain_run
 
     notice("`cnnlab localize explain` is now `cnnlab explain cam` (the same options); this name will go")
-    show_cams(run, images, target=target, out=out, device=device)
+    show_figures(*explain_run(run, images, target=target, out=out, device=device), f"Grad-CAM ({target})")
 
 
 @app.command("compare")

@@ -55,7 +55,8 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
         judged, boxes = ("test", parts["test"]) if len(parts["test"]) else ("val", parts["val"])
     else:
         judged, boxes = data, load_box_data(replace(cfg, data=data), classes=classes)[0]
-    result = evaluate_boxes(model.to(resolve_device(device)), boxes, resolve_device(device))
+    on = resolve_device(device)
+    result = evaluate_boxes(model.to(on), boxes, on)
     result.pop("predictions")
     if out is not None:
         path = fresh_path(out)
@@ -72,13 +73,18 @@ def plan(inputs: list[str], out: Path) -> list[Path]:
     return list(unique.values())
 
 
-def load_model(path: str | Path) -> tuple[Localizer | OnnxLocalizer, list[str], str]:
-    """The localizer of a localize run folder, or of a file `cnnlab export` wrote (model.onnx, run by ONNX Runtime;
-    model.safetensors with its JSON), its class names and how images go into its square (stretch or letterbox)."""
+def load_model(path: str | Path, device: str = "cpu") -> tuple[Localizer | OnnxLocalizer, list[str], str]:
+    """The localizer of a localize run folder (on `device`), or of a file `cnnlab export` wrote (model.onnx, run by
+    ONNX Runtime on the CPU; model.safetensors with its JSON), its class names and how images go into its square
+    (stretch or letterbox)."""
     if Path(path).suffix.lower() in (".onnx", ".safetensors"):
-        return load_exported(path)
-    _, cfg, model, classes = load_localizer(path)
-    return model, classes, cfg.resize
+        model, classes, resize = load_exported(path)
+    else:
+        _, cfg, model, classes = load_localizer(path)
+        resize = cfg.resize
+    if isinstance(model, torch.nn.Module):
+        model.to(resolve_device(device))
+    return model, classes, resize
 
 
 def model_input(img: Image.Image, side: int, channels: int, resize: str) -> torch.Tensor:
@@ -116,9 +122,7 @@ def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, 
     localize run folder or an export of one; names that are taken get -2, -3, ... instead of replacing a file."""
     out = Path(out)
     paths = plan(inputs, out)
-    model, classes, resize = load_model(run_path)
-    if isinstance(model, torch.nn.Module):  # an export runs in ONNX Runtime, on the CPU
-        model.to(resolve_device(device))
+    model, classes, resize = load_model(run_path, device)
     out.mkdir(parents=True, exist_ok=True)
     images, annotations, rows = [], [], []
     for k, path in enumerate(paths):

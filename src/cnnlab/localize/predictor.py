@@ -6,11 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torch import nn
-
 from cnnlab.data.inputs import expand, open_item
 from cnnlab.localize.predict import boxes_of, load_model
-from cnnlab.train.device import resolve_device
 
 
 @dataclass
@@ -62,7 +59,4 @@ class LocalizePredictor:
 
 def load_predictor(path: str | Path, *, device: str = "auto") -> LocalizePredictor:
     """The predictor of a localize run folder (on `device`) or export (ONNX Runtime runs on the CPU)."""
-    model, classes, resize = load_model(path)
-    if isinstance(model, nn.Module):
-        model.to(resolve_device(device))
-    return LocalizePredictor(model, classes, resize)
+    return LocalizePredictor(*load_model(path, device))

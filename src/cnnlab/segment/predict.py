@@ -50,12 +50,16 @@ def load_unet(run_path: str | Path) -> tuple[UNet, list[str]]:
     return model, classes
 
 
-def load_segmenter(path: str | Path) -> tuple[UNet | OnnxUNet, list[str]]:
-    """The U-Net of a segment run folder, or of a file `cnnlab export` wrote (model.onnx, run by ONNX Runtime;
-    model.safetensors with its JSON), and its class names."""
+def load_segmenter(path: str | Path, device: str = "cpu") -> tuple[UNet | OnnxUNet, list[str]]:
+    """The U-Net of a segment run folder (on `device`), or of a file `cnnlab export` wrote (model.onnx, run by ONNX
+    Runtime on the CPU; model.safetensors with its JSON), and its class names."""
     if Path(path).suffix.lower() in (".onnx", ".safetensors"):
-        return load_exported(path)
-    return load_unet(path)
+        model, classes = load_exported(path)
+    else:
+        model, classes = load_unet(path)
+    if isinstance(model, torch.nn.Module):
+        model.to(resolve_device(device))
+    return model, classes
 
 
 @torch.no_grad()
@@ -135,9 +139,7 @@ def predict_images(run_path: str | Path, inputs: list[str], out: str | Path, *, 
     folder or an export of one: STEM_mask.png (class indices, with a palette) and STEM_overlay.png; see
     output_stems for images that share a stem."""
     out = Path(out)
-    model, classes = load_segmenter(run_path)
-    if isinstance(model, torch.nn.Module):  # an export runs in ONNX Runtime, on the CPU
-        model.to(resolve_device(device))
+    model, classes = load_segmenter(run_path, device)
     results = []
     for path, stem in plan_outputs(inputs, out, overwrite):
         mask, img = predict_file(model, path)

@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from torch import nn
 
 from cnnlab.data.inputs import expand, open_item
 from cnnlab.segment.predict import load_segmenter, mask_of
-from cnnlab.train.device import resolve_device
 
 
 @dataclass
@@ -50,7 +48,4 @@ class SegmentPredictor:
 
 def load_predictor(path: str | Path, *, device: str = "auto") -> SegmentPredictor:
     """The predictor of a segment run folder (on `device`) or export (ONNX Runtime runs on the CPU)."""
-    model, classes = load_segmenter(path)
-    if isinstance(model, nn.Module):
-        model.to(resolve_device(device))
-    return SegmentPredictor(model, classes)
+    return SegmentPredictor(*load_segmenter(path, device))

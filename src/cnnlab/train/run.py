@@ -44,9 +44,9 @@ MARKER = ".cnnlab-run"  # in every run folder cnnlab makes: --overwrite removes 
 
 
 def _lock(lock_path: Path) -> int | None:
-    """An exclusive lock on `lock_path`, held for the life of this process (or until release()); RunFolderError if
-    another process holds it. A POSIX record lock belongs to the process, so taking it again in the process that
-    holds it (a notebook resuming its run) succeeds: no table of the locks held is needed."""
+    """An exclusive lock on `lock_path`, held for the life of this process (or until RunDir.discard_if_unfinished);
+    RunFolderError if another process holds it. A POSIX record lock belongs to the process, so taking it again in
+    the process that holds it (a notebook resuming its run) succeeds: no table of the locks held is needed."""
     if fcntl is None:
         return None
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
