@@ -2,7 +2,7 @@
 
     python -m bench.serve_load [--shared ../shared/data] [--clients 8] [--seconds 25] [--model pixels|RUN]
 
-Builds an index with the real command (`cnnlab similarity index MODEL --images fashion-mnist`, from the
+Builds an index with the real command (`cnnlab similarity index MODEL --data fashion-mnist`, from the
 Fashion-MNIST files in --shared, else the built-in digits), starts `python -m cnnlab serve` on a free
 loopback port, and runs --clients threads (httpx), each posting real images to POST /search (k=10) as
 fast as answers come, for --seconds: Fashion-MNIST test images as PNG (85%), Flowers-17 photos as JPEG
