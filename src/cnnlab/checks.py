@@ -13,11 +13,13 @@ from dataclasses import fields
 from typing import TypeVar
 
 from cnnlab.errors import CnnlabError, ConfigError, RunFolderError
+from cnnlab.options import said
 from cnnlab.registry import unknown_name_message
 
 
 def option(field: str) -> str:
-    return "--" + field.replace("_", "-")
+    """The option as the caller writes it: --freeze-epochs in a shell, freeze_epochs from Python."""
+    return said(field)
 
 
 def check_number(field: str, value, *, low: float | None = None, high: float | None = None, low_open: bool = False,
@@ -55,7 +57,7 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 def check_device(value: str) -> None:
     if not isinstance(value, str) or not DEVICE.fullmatch(value):
-        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        raise ConfigError(f"{said('device')} must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
 
 
 def settings(d: dict, task: str) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import typer
@@ -22,25 +22,10 @@ def data_options(default: str):
             typer.Option(None, "--image-size", help="resize images to N x N"))
 
 
-def given_options(ctx: typer.Context) -> set[str]:
-    """The names of the options the user typed on the command line (not left at their defaults)."""
-    typed = ("COMMANDLINE", "ENVIRONMENT")
-    return {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", None) in typed}
-
-
-def parse_model_args(items: list[str]) -> dict:
-    """['kernel=5', 'filters=32,64'] -> {'kernel': 5, 'filters': [32, 64]}."""
-    args = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CnnlabError(f"--model-arg must be KEY=VALUE, got {item!r}")
-        text = f"[{value}]" if "," in value and not value.startswith("[") else value
-        try:
-            args[key] = json.loads(text)
-        except json.JSONDecodeError:
-            args[key] = value
-    return args
+def exit_for(status: str) -> None:
+    """Exit status 130 for a run that Ctrl-C interrupted (its last finished epoch kept), as a shell expects."""
+    if status == "interrupted":
+        sys.exit(130)
 
 
 def error_kinds(exc: BaseException) -> set[str]:

@@ -30,6 +30,7 @@ class Session:
     callbacks its engines add to their own."""
 
     callbacks: tuple[Callback, ...] = ()
+    python: bool = False  # options came as keywords from Python (messages name them so), not from a shell
     fresh: list[Any] = field(default_factory=list)  # RunDir objects (train.run) made that may still be empty
     started: list[Path] = field(default_factory=list)
 
@@ -49,14 +50,15 @@ def current() -> Session | None:
 
 
 @contextlib.contextmanager
-def session(callbacks: Sequence[Callback] = ()) -> Iterator[Session]:
-    """A new session for the code inside the block (nested sessions each record their own)."""
+def session(callbacks: Sequence[Callback] = (), *, python: bool = False) -> Iterator[Session]:
+    """A new session for the code inside the block (nested sessions each record their own); `python`: its options
+    came as keywords from Python."""
     for callback in callbacks:
         if not callable(callback):
             from cnnlab.errors import ConfigError
 
             raise ConfigError(f"callbacks must be callables taking (epoch, record), got {callback!r}")
-    opened = Session(tuple(callbacks))
+    opened = Session(tuple(callbacks), python)
     token = _CURRENT.set(opened)
     try:
         yield opened

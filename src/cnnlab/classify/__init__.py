@@ -8,10 +8,11 @@ def train(*, callbacks=(), **options):
 
         cnnlab.classify.train(data="fashion-mnist", model="resnet34", epochs=3, augment="hflip,rotation=10")
 
-    They go through the command line's own parser, so the checks, defaults and messages are the same; an
-    unknown keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
+    They go to the same function from options to a run as the command's (cnnlab.classify.options.train), so the
+    checks, defaults and recipes are the same, and messages name keywords (resume=True), not flags; an unknown
+    keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
     callback(epochs_done, record) after every epoch (1 after the first; the record as in metrics.jsonl): log
     to MLflow or W&B from there (the README's Python section shows one)."""
-    from cnnlab.pycall import run_command
+    from cnnlab.pycall import train as train_from_python
 
-    return run_command("classify", "train", options, callbacks)
+    return train_from_python("classify", options, callbacks)

@@ -15,16 +15,15 @@ from cnnlab.classify.config import (
     RECIPE_FIT,
     RECIPES,
     ClassifyConfig,
-    recipe_fit,
-    recipe_values,
     transfer_phases,
 )
-from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
+from cnnlab.cliutil import data_options, exit_for, fresh_path, print_table
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig, default_image_size
 from cnnlab.errors import CnnlabError
-from cnnlab.train.config import FitConfig, split_epochs
+from cnnlab.options import Options
+from cnnlab.train.config import FitConfig
 from cnnlab.train.options import HELP as TRAINING_OPTIONS
 from cnnlab.train.options import shown, training_options
 
@@ -75,27 +74,9 @@ def train(
 
     Data-parallel on several GPUs (or CPU processes): torchrun --nproc_per_node=N -m cnnlab classify train ...
     """
-    from cnnlab.classify.training import train_classifier
+    from cnnlab.classify.options import train as train_run
 
-    opts = dict(train_options)
-    if freeze_epochs is not None or finetune_epochs is not None:  # transfer phases: --epochs is their sum
-        freeze_epochs, finetune_epochs = split_epochs(opts["epochs"], freeze_epochs, finetune_epochs,
-                                                      default_epochs=0, default_freeze=0)
-    r = recipe_values(recipe, {"model": model, "augment": augment, **{k: opts.pop(k) for k in RECIPE_FIT}})
-    image_size = default_image_size(data, image_size)
-    phases = transfer_phases(freeze_epochs or 0, finetune_epochs or 0, freeze_lr=freeze_lr, finetune_lr=finetune_lr,
-                             schedule=r["schedule"], backbone_lr_scale=backbone_lr_scale,
-                             finetune_bn_stats=finetune_bn_stats if finetune_bn_stats is not None
-                             else not (pretrained or weights))
-    cfg = ClassifyConfig(
-        data=DataConfig(data, data_dir, image_size, channels, val_fraction, train_per_class=train_per_class,
-                        seed=opts["seed"]),
-        model=r["model"], model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
-        input_size=input_size, augment=parse_augment(r["augment"]), fit=recipe_fit(r, phases=phases, **opts),
-        name=name, runs_dir=runs_dir)
-    result = train_classifier(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
-    if result.state.status == "interrupted":
-        sys.exit(130)
+    exit_for(train_run(Options.from_cli(ctx)))
 
 
 def quickstart(runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/classify/quickstart"),

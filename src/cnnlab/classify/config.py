@@ -9,6 +9,7 @@ from cnnlab.checks import check_number, config_from_dict
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
+from cnnlab.options import said
 from cnnlab.train.config import FitConfig, PhaseConfig
 from cnnlab.train.names import check_run_name, default_run_name
 
@@ -32,7 +33,7 @@ class ClassifyConfig:
 
         check_model_options(self.model, self.model_args, self.input_size)
         if not isinstance(self.runs_dir, str) or not self.runs_dir:
-            raise ConfigError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")
+            raise ConfigError(f"{said('runs_dir')} must be a folder path, got {self.runs_dir!r}")
 
     @property
     def run_path(self) -> Path:

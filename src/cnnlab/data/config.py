@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cnnlab.checks import check_number
 from cnnlab.errors import ConfigError
+from cnnlab.options import said
 
 FOLDER_PREFIX = "folder:"
 # The side a built-in dataset is resized to when --image-size is not given, for every room: the 8x8 digits are too
@@ -35,7 +36,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or self.name == FOLDER_PREFIX:
-            raise ConfigError(f"--data must be a dataset name or folder:PATH, got {self.name!r}")
+            raise ConfigError(f"{said('data')} must be a dataset name or folder:PATH, got {self.name!r}")
         # Folders are kept as absolute paths, so a run finds its data (and only its data) from any folder later.
         if self.name.startswith(FOLDER_PREFIX):
             folder = Path(self.name[len(FOLDER_PREFIX):]).expanduser()
@@ -44,7 +45,7 @@ class DataConfig:
             object.__setattr__(self, "root", str(Path(self.root).expanduser().absolute()))
         check_number("image_size", self.image_size, low=4, high=4096, integer=True, optional=True)
         if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+            raise ConfigError(f"{said('channels')} must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
         check_number("val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
         check_number("test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
         check_number("train_per_class", self.train_per_class, low=1, integer=True, optional=True)

@@ -21,6 +21,7 @@ from cnnlab.data.images import DataSplits, ImageData, convert_channels, from_num
 from cnnlab.data.manifest import check_manifest, is_file_manifest, load_from_manifest, split_manifest, verify
 from cnnlab.data.splits import stratified_split
 from cnnlab.errors import DataError
+from cnnlab.options import said
 from cnnlab.registry import Registry
 
 Reader = Callable[["DataConfig", Path | None], tuple[ImageData, ImageData | None, list[tuple[str, str]]]]
@@ -110,7 +111,7 @@ def take_per_class(data: ImageData, per_class: int, seed: int) -> ImageData:
 def missing(name: str, root: Path, expected: list[str], extra: str = "") -> DataError:
     return DataError(
         f"{name}: expected {', '.join(expected)} in {root}, but they are not all there. "
-        f"Pass the folder that holds them with --data-dir, set CNNLAB_DATA, or run "
+        f"Pass the folder that holds them with {said('data_dir')}, set CNNLAB_DATA, or run "
         f"`cnnlab data download {name}` where a network is reachable.{extra}"
     )
 

@@ -16,6 +16,7 @@ import numpy as np
 from cnnlab.data.folders import list_images, load_images
 from cnnlab.data.images import DataSplits, ImageData
 from cnnlab.errors import DataError
+from cnnlab.options import said
 
 SPLITS = ("train", "val", "test")
 FORMAT = 1
@@ -71,7 +72,7 @@ def verify(data: DataSplits, manifest: dict) -> None:
         if len(part) != entry.get("count") or _digest(part.labels) != entry.get("labels_sha256"):
             raise DataError(f"the {name} split now holds {len(part)} images, not the {entry.get('count')} this run was "
                             "trained with (or their labels differ): the dataset files changed since training. "
-                            "Point --data-dir at the original files, or train a new run")
+                            f"Point {said('data_dir')} at the original files, or train a new run")
 
 
 def load_from_manifest(name: str, root: Path, manifest: dict, image_size: int | None,

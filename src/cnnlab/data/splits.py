@@ -7,6 +7,7 @@ from sklearn.model_selection import train_test_split
 
 from cnnlab.data.images import ImageData
 from cnnlab.errors import DataError
+from cnnlab.options import said
 
 
 def stratified_split(data: ImageData, fraction: float, seed: int,
@@ -29,7 +30,7 @@ def stratified_split(data: ImageData, fraction: float, seed: int,
     held_count = int(np.ceil(fraction * len(index)))
     if held_count < 1 or len(index) - held_count < 1:
         raise DataError(f"{len(data)} images are too few to hold out {fraction:.0%} of them; add images, or change "
-                        "--val-fraction")
+                        f"{said('val_fraction')}")
     stratify = labels[index] if present <= held_count <= len(index) - present else None
     if stratify is None and notes is not None:
         notes.append(f"{len(index)} images in {present} classes are too few to hold out {fraction:.0%} with every "

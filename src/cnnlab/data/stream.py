@@ -26,6 +26,7 @@ from cnnlab.data.images import ImageData
 from cnnlab.data.pixels import fit_square, is_gray, normalize
 from cnnlab.errors import DataError
 from cnnlab.memory import available_memory
+from cnnlab.options import said
 
 CACHE_FORMAT = 1
 ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -106,7 +107,7 @@ def _common_size(headers: dict[int, tuple], image_size: int | None) -> tuple[int
     if len(sizes) > 1:
         (a, _), (b, _) = sizes.most_common(2)
         raise DataError(f"images have {len(sizes)} different sizes (e.g. {a[0]}x{a[1]} and {b[0]}x{b[1]}); "
-                        "pass --image-size N to resize them to N x N")
+                        f"pass {said('image_size')} N to resize them to N x N")
     return next(iter(headers.values()))[0]
 
 
@@ -114,7 +115,7 @@ def _check_memory(count: int, channels: int, width: int, height: int) -> None:
     need, free = count * channels * width * height, available_memory()
     if need > free // 2:
         raise DataError(f"{count} images of {width}x{height} would take {need / 2**30:.1f} GiB in memory, more "
-                        f"than half of the {free / 2**30:.1f} GiB free here; pass a smaller --image-size")
+                        f"than half of the {free / 2**30:.1f} GiB free here; pass a smaller {said('image_size')}")
 
 
 def load_images(paths: list[Path], labels: list[int], classes: list[str], image_size: int | None, *,

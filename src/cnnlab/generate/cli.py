@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from cnnlab.checks import check_choice, check_device, check_number
-from cnnlab.cliutil import fresh_path, given_options
+from cnnlab.checks import check_device, check_number
+from cnnlab.cliutil import exit_for, fresh_path
 from cnnlab.console import console
-from cnnlab.data.augment_spec import parse_augment
-from cnnlab.data.config import default_image_size
 from cnnlab.errors import ConfigError, DataError
+from cnnlab.generate.options import FIT_OPTIONS
+from cnnlab.options import Options
 from cnnlab.train.options import training_options
 
 if TYPE_CHECKING:
@@ -24,8 +23,7 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("train")
-@training_options("epochs", "batch_size", "seed", "device", "precision", "max_seconds", "tensorboard",
-                  defaults={"epochs": 50, "batch_size": 32})
+@training_options(*FIT_OPTIONS, defaults={"epochs": 50, "batch_size": 32})
 def train(
     ctx: typer.Context,
     data: str = typer.Option(None, "--data", help="a folder of photos, folder:PATH, or DATASET[:CLASS] (cifar10:cat); "
@@ -50,43 +48,13 @@ def train(
     train_options: dict | None = None,
 ) -> None:
     """Train the seed's DCGAN; sample grids per epoch, curves, health scores and report.html in the run folder."""
-    from cnnlab.generate.config import OPTIMIZER_PRESETS, SEED_AUGMENT, GanConfig
-    from cnnlab.generate.training import train_gan
+    from cnnlab.generate.options import train as train_run
 
-    check_choice("preset", preset, OPTIMIZER_PRESETS)
-    if data is None:
-        data = resumed_data(resume, name, runs_dir)
-    d, g, b1, b2 = OPTIMIZER_PRESETS[preset]
-    if image_size is None:  # a value given, 0 too, is checked as given
-        image_size = default_image_size(data.split(":")[0], None) or 64
-    cfg = GanConfig(data=data, data_dir=data_dir, image_size=image_size, channels=channels, generator=generator,
-                    latent_dim=latent_dim, width=width,
-                    lr_d=d if lr_d is None else lr_d, lr_g=g if lr_g is None else lr_g, beta1=b1, beta2=b2,
-                    label_noise=label_noise,
-                    augment=SEED_AUGMENT if augment == "seed" else parse_augment(augment), sample_every=sample_every,
-                    features=features, name=name, runs_dir=runs_dir, **train_options)
-    result = train_gan(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
-    if result.status == "interrupted":
-        sys.exit(130)
+    exit_for(train_run(Options.from_cli(ctx)))
 
 
 MAX_SAMPLES = 1024  # a 32 x 32 grid: more is not something to look at
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
-
-
-def resumed_data(resume: bool, name: str | None, runs_dir: str) -> str:
-    """The --data of the run NAME, for --resume without --data; ConfigError when neither says which data."""
-    from cnnlab.train.names import check_run_name
-    from cnnlab.train.run import RunDir
-
-    if not resume or name is None:
-        raise ConfigError("--data is needed (a folder of photos, folder:PATH or DATASET[:CLASS]); with --resume, "
-                          "--name says which run, and the run's own data is used")
-    check_run_name(name)
-    stored = RunDir.open(Path(runs_dir) / "generate" / name, task="generate").read_json("config.json")
-    if not isinstance(stored, dict) or not isinstance(stored.get("data"), str):
-        raise ConfigError(f"the config.json of run {name} names no data; pass --data")
-    return stored["data"]
 
 
 def output_file(out: str) -> Path:

@@ -9,6 +9,7 @@ from cnnlab.checks import check_choice, check_device, check_number, config_with_
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.errors import ConfigError
 from cnnlab.generate.nets import GENERATORS, SIZES
+from cnnlab.options import said
 from cnnlab.train.board import check_tensorboard
 from cnnlab.train.device import PRECISIONS
 from cnnlab.train.names import check_run_name, default_run_name
@@ -60,17 +61,18 @@ class GanConfig:
     def __post_init__(self) -> None:
         """Refuse values out of their choices or ranges, before any data is read or folder made."""
         if not isinstance(self.data, str) or not self.data.strip() or self.data == "folder:":
-            raise ConfigError(f"--data must be a folder of photos, folder:PATH or DATASET[:CLASS], got {self.data!r}")
+            raise ConfigError(f"{said('data')} must be a folder of photos, folder:PATH or DATASET[:CLASS], got "
+                              f"{self.data!r}")
         if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
-            raise ConfigError(f"--runs-dir must be a folder, got {self.runs_dir!r}")
+            raise ConfigError(f"{said('runs_dir')} must be a folder, got {self.runs_dir!r}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise ConfigError(f"--data-dir must be a folder, got {self.data_dir!r}")
+            raise ConfigError(f"{said('data_dir')} must be a folder, got {self.data_dir!r}")
         check_number("image_size", self.image_size, integer=True)
         if self.image_size not in SIZES:
-            raise ConfigError(f"--image-size must be {' or '.join(map(str, SIZES))} for the DCGAN networks, "
+            raise ConfigError(f"{said('image_size')} must be {' or '.join(map(str, SIZES))} for the DCGAN networks, "
                               f"got {self.image_size}")
         if self.channels not in (1, 3) or isinstance(self.channels, bool):
-            raise ConfigError(f"--channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+            raise ConfigError(f"{said('channels')} must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
         check_choice("generator", self.generator, GENERATORS.names())
         check_number("latent_dim", self.latent_dim, low=1, high=4096, integer=True)
         check_number("width", self.width, low=0, low_open=True, high=4)
@@ -87,7 +89,7 @@ class GanConfig:
         check_number("health_samples", self.health_samples, low=2, high=100_000, integer=True)
         if not isinstance(self.features, str) or not (self.features in FEATURE_SPACES or (
                 self.features.startswith("run:") and self.features[4:].strip())):
-            raise ConfigError(f"--features must be {', '.join(FEATURE_SPACES)} or run:CLASSIFIER_RUN, "
+            raise ConfigError(f"{said('features')} must be {', '.join(FEATURE_SPACES)} or run:CLASSIFIER_RUN, "
                               f"got {self.features!r}")
         check_choice("precision", self.precision, PRECISIONS)
         check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
@@ -95,7 +97,7 @@ class GanConfig:
         check_number("max_seconds", self.max_seconds, low=0, low_open=True, optional=True)
         check_tensorboard(self.tensorboard)
         if self.name is not None and not isinstance(self.name, str):
-            raise ConfigError(f"--name must be a folder name, got {self.name!r}")
+            raise ConfigError(f"{said('name')} must be a folder name, got {self.name!r}")
         check_run_name(self.name)
 
     @property

@@ -13,6 +13,7 @@ from cnnlab.data.datasets import DATASETS, DataConfig, load_dataset
 from cnnlab.data.folders import collect_image_paths, load_images
 from cnnlab.data.images import ImageData, convert_channels
 from cnnlab.errors import DataError
+from cnnlab.options import said
 
 MIN_IMAGES = 16  # fewer cannot fill a batch; the seed trained on a few hundred photos
 
@@ -32,7 +33,7 @@ def check_source(source: str) -> Path | None:
         return path
     if source.startswith("folder:") or "/" in source or "\\" in source or source.startswith(("~", ".")):
         what = "is not a folder" if path.exists() else "does not exist"
-        raise DataError(f"image folder {path} {what}; --data takes a folder of photos, folder:PATH or "
+        raise DataError(f"image folder {path} {what}; {said('data')} takes a folder of photos, folder:PATH or "
                         "DATASET[:CLASS] such as cifar10:cat")
     DATASETS.get(source.partition(":")[0])
     return None

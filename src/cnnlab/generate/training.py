@@ -22,6 +22,7 @@ from cnnlab.generate.config import GanConfig
 from cnnlab.generate.data import check_source, load_real_images
 from cnnlab.generate.health import FeatureSpace, diversity_ratio, feature_space
 from cnnlab.generate.nets import Discriminator, create_generator
+from cnnlab.options import said
 from cnnlab.report.plots import save_image_grid
 from cnnlab.train import RunDir, resolve_device, seed_everything
 from cnnlab.train.device import autocast
@@ -103,7 +104,7 @@ class GanTrainer:
         except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
             raise RunFolderError(f"the run's last checkpoint does not fit its GAN ({type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0][:160]}); it was replaced or damaged: restore it, "
-                                 "or start the run again with --overwrite") from exc
+                                 f"or start the run again with {said('overwrite', True)}") from exc
 
 
 @dataclass
@@ -124,7 +125,7 @@ def open_run(cfg: GanConfig, resume: bool, overwrite: bool,
         diff = ", ".join(f"{k} {stored.network()[k]} (asked: {cfg.network()[k]})"
                          for k in stored.network() if stored.network()[k] != cfg.network()[k])
         raise RunFolderError(f"cannot resume {run.path}: it was trained with {diff}; resume with the run's own "
-                             "settings or start a new run with --name")
+                             f"settings or start a new run with {said('name')}")
     run.log(f"resuming {run.path} after epoch {ckpt['epoch']}")
     return run, stored, ckpt
 
@@ -174,7 +175,8 @@ def gan_spec(cfg: GanConfig) -> EngineSpec:
     return EngineSpec(task="generate", config=cfg.to_dict(), seed=cfg.seed, total_epochs=cfg.epochs,
                       max_seconds=cfg.max_seconds, monitor=None,
                       finite=(("d_loss", "the discriminator's loss"), ("g_loss", "the generator's loss")),
-                      advice=lambda r: "Lower the learning rates (--lr-d, --lr-g).", describe=describe_epoch,
+                      advice=lambda r: f"Lower the learning rates ({said('lr_d')}, {said('lr_g')}).",
+                      describe=describe_epoch,
                       tensorboard=cfg.tensorboard)
 
 

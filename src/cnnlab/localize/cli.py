@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from cnnlab.cliutil import given_options
+from cnnlab.cliutil import exit_for
 from cnnlab.console import console
-from cnnlab.train.config import split_epochs
-
-DEFAULT_EPOCHS, DEFAULT_FREEZE = 8, 3  # localize's: 3 frozen, 5 fine-tuning (docs/benchmarks.md)
+from cnnlab.localize.options import DEFAULT_EPOCHS, DEFAULT_FREEZE
+from cnnlab.options import Options
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -43,19 +42,9 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
           runs_dir: str = typer.Option("runs"), resume: bool = typer.Option(False),
           overwrite: bool = typer.Option(False)) -> None:
     """Train a localizer (class + box) or a grid detector into runs/localize/NAME."""
-    from cnnlab.data.boxes.augment import NO_AUGMENT, BoxAugment
-    from cnnlab.localize.config import LocalizeConfig
-    from cnnlab.localize.training import train_localizer
+    from cnnlab.localize.options import train as train_run
 
-    freeze_epochs, finetune_epochs = split_epochs(epochs, freeze_epochs, finetune_epochs,
-                                                  default_epochs=DEFAULT_EPOCHS, default_freeze=DEFAULT_FREEZE)
-    cfg = LocalizeConfig(data, label, attribute, head, model, pretrained, weights, image_size, resize, box_loss,
-                         cls_weight, box_weight, BoxAugment() if augment else NO_AUGMENT, val_fraction, test_fraction,
-                         freeze_epochs, finetune_epochs, freeze_lr, finetune_lr, batch_size, max_seconds, seed, device,
-                         name, runs_dir)
-    summary = train_localizer(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx),
-                              aliases={"epochs": ("freeze_epochs", "finetune_epochs")})
-    console.print({k: v for k, v in summary.items() if k != "notes"})
+    exit_for(train_run(Options.from_cli(ctx)))
 
 
 @app.command("evaluate")

@@ -9,6 +9,7 @@ from cnnlab.checks import check_choice, check_device, check_number, config_with_
 from cnnlab.data.boxes import RESIZES, check_box_spec
 from cnnlab.data.boxes.augment import BoxAugment
 from cnnlab.errors import ConfigError
+from cnnlab.options import said
 from cnnlab.train.config import FitConfig, frozen_then_finetune
 from cnnlab.train.names import check_run_name, default_run_name
 
@@ -50,10 +51,10 @@ class LocalizeConfig:
         check_box_spec(self.data, BUILTIN)
         check_choice("label", self.label, ("species", "breed"))
         if not isinstance(self.attribute, str) or not self.attribute.strip():
-            raise ConfigError(f"--attribute must name a VIA region attribute, got {self.attribute!r}")
+            raise ConfigError(f"{said('attribute')} must name a VIA region attribute, got {self.attribute!r}")
         check_choice("head", self.head, HEADS)
         if not isinstance(self.model, str) or not self.model.strip():
-            raise ConfigError(f"--model must be a model name, got {self.model!r}")
+            raise ConfigError(f"{said('model')} must be a model name, got {self.model!r}")
         for flag in ("pretrained",):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"--{flag} must be true or false, got {getattr(self, flag)!r}")
@@ -63,7 +64,7 @@ class LocalizeConfig:
         check_number("cls_weight", self.cls_weight, low=0)
         check_number("box_weight", self.box_weight, low=0)
         if self.cls_weight + self.box_weight <= 0:
-            raise ConfigError("--cls-weight and --box-weight are both 0: nothing would be learnt")
+            raise ConfigError(f"{said('cls_weight')} and {said('box_weight')} are both 0: nothing would be learnt")
         if not isinstance(self.augment, BoxAugment):
             raise ConfigError(f"augment must be a BoxAugment, got {self.augment!r}")
         check_number("val_fraction", self.val_fraction, low=0, high=0.5, low_open=True)
@@ -71,13 +72,14 @@ class LocalizeConfig:
         self._check_training()
         check_run_name(self.name)
         if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
-            raise ConfigError(f"--runs-dir must be a folder, got {self.runs_dir!r}")
+            raise ConfigError(f"{said('runs_dir')} must be a folder, got {self.runs_dir!r}")
 
     def _check_training(self) -> None:
         check_number("freeze_epochs", self.freeze_epochs, low=0, integer=True)
         check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
         if self.freeze_epochs + self.finetune_epochs < 1:
-            raise ConfigError("--freeze-epochs and --finetune-epochs are both 0: give at least one epoch to train")
+            raise ConfigError(f"{said('freeze_epochs')} and {said('finetune_epochs')} are both 0: give at least one "
+                              f"epoch to train")
         check_number("freeze_lr", self.freeze_lr, low=0, low_open=True, high=10)
         check_number("finetune_lr", self.finetune_lr, low=0, low_open=True, high=10)
         check_number("batch_size", self.batch_size, low=2, high=1 << 16, integer=True)  # BatchNorm needs 2

@@ -19,6 +19,7 @@ from cnnlab.localize.model import Localizer, create_localizer
 from cnnlab.localize.report import write_report
 from cnnlab.localize.steps import localize_step
 from cnnlab.models import count_parameters
+from cnnlab.options import said
 from cnnlab.train import FitState, RunDir, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
@@ -70,7 +71,7 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
                     given: set[str] | None = None, aliases: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Train `cfg` into its run folder; returns the summary (test mean IoU, acc@0.5, class accuracy, mAP)."""
     if not resume and cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
-        raise DataError(f"--weights {cfg.weights} is not a file")
+        raise DataError(f"{said('weights')} {cfg.weights} is not a file")
     run, cfg, checkpoint = start_run(cfg, LocalizeConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
                                      aliases=aliases, extendable=("finetune_epochs",))
     device = resolve_device(cfg.device)

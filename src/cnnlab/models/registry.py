@@ -14,6 +14,7 @@ from cnnlab.memory import available_memory
 from cnnlab.models.base import ImageClassifier, ModelSpec
 from cnnlab.models.entries import MODELS, TIMM_PREFIX, ModelEntry, register_model
 from cnnlab.models.timm_models import timm_entry
+from cnnlab.options import said
 from cnnlab.registry import Registry
 
 __all__ = ["MODELS", "TIMM_PREFIX", "ModelEntry", "register_model", "load_zoo", "model_entry", "list_models",
@@ -36,10 +37,10 @@ def check_model_options(model: object, model_args: object, input_size: object) -
     """ConfigError (or UnknownNameError listing the valid names) for a --model, --model-arg or --input-size
     that no model takes, before any data is read."""
     if not isinstance(model, str):
-        raise ConfigError(f"--model must be a model name, got {model!r}")
+        raise ConfigError(f"{said('model')} must be a model name, got {model!r}")
     model_entry(model)
     if not isinstance(model_args, dict) or not all(isinstance(k, str) for k in model_args):
-        raise ConfigError(f"--model-arg values must be KEY=VALUE pairs, got {model_args!r}")
+        raise ConfigError(f"{said('model_arg')} values must be KEY=VALUE pairs, got {model_args!r}")
     check_number("input_size", input_size, low=8, high=1024, integer=True, optional=True)
 
 
@@ -50,7 +51,7 @@ def list_models() -> list[str]:
 def _shape_error(spec: ModelSpec, entry: ModelEntry, channels: int, size: int, exc: Exception) -> ModelError:
     return ModelError(
         f"{spec.name} cannot take {channels}x{size}x{size} images "
-        f"(the feature maps shrink to nothing or mismatch). Use a larger --image-size "
+        f"(the feature maps shrink to nothing or mismatch). Use a larger {said('image_size')} "
         f"(this model's usual size is {entry.default_size}). Detail: {str(exc).splitlines()[0]}")
 
 
@@ -79,7 +80,7 @@ def check_footprint(spec: ModelSpec, entry: ModelEntry, channels: int, classes: 
         empty = [name for name, p in net.named_parameters() if p.numel() == 0]
         if empty:
             raise ModelError(f"{spec.name} with {spec.kwargs} has layers with no units ({', '.join(empty[:3])}); "
-                             "every width, filter count and size in --model-arg must be at least 1")
+                             f"every width, filter count and size in {said('model_arg')} must be at least 1")
         hooks = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
         try:
             with torch.no_grad():
@@ -95,7 +96,7 @@ def check_footprint(spec: ModelSpec, entry: ModelEntry, channels: int, classes: 
         raise ModelError(f"{spec.name} with {spec.kwargs or 'its defaults'} has {params:,} parameters and "
                          f"{activations:,} activation values per image: training it needs at least "
                          f"{need / 2**30:.1f} GiB even at batch size 1, more than half of the {free / 2**30:.1f} GiB "
-                         "free here. Choose smaller --model-arg values or a smaller --image-size")
+                         f"free here. Choose smaller {said('model_arg')} values or a smaller {said('image_size')}")
     return params, activations
 
 

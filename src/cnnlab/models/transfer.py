@@ -12,6 +12,7 @@ from cnnlab.models.pretrained import (
     revive_dead_norm_channels,
 )
 from cnnlab.models.registry import TIMM_PREFIX, build_network, model_entry
+from cnnlab.options import said
 
 
 def pretrained_model(name: str, in_channels: int, num_classes: int, image_size: int, *, weights: str | None = None,
@@ -61,7 +62,7 @@ def _zoo_with_weights(name: str, in_channels: int, num_classes: int, image_size:
     """A cnnlab zoo network started from a weights file (e.g. another run's checkpoint)."""
     if not weights:
         raise ModelError(f"{name} has no published pretrained weights; use timm:NAME (e.g. timm:efficientnet_lite0) "
-                         "or pass --weights PATH")
+                         f"or pass {said('weights')} PATH")
     tensors = read_state_dict(weights)
     head = [k for k in tensors if k.startswith("head.")]
     file_classes = tensors[head[-2]].shape[0] if len(head) >= 2 else num_classes

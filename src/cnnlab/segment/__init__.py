@@ -8,10 +8,11 @@ def train(*, callbacks=(), **options):
 
         cnnlab.segment.train(data="oxford-pet:../shared/data/oxford-pet-3breeds", image_size=128, epochs=2)
 
-    They go through the command line's own parser, so the checks, defaults and messages are the same; an
-    unknown keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
+    They go to the same function from options to a run as the command's (cnnlab.segment.options.train), so the
+    checks, defaults and recipes are the same, and messages name keywords (resume=True), not flags; an unknown
+    keyword raises CnnlabError naming the options there are. `callbacks` are functions called as
     callback(epochs_done, record) after every epoch (1 after the first; the record as in metrics.jsonl): log
     to MLflow or W&B from there (the README's Python section shows one)."""
-    from cnnlab.pycall import run_command
+    from cnnlab.pycall import train as train_from_python
 
-    return run_command("segment", "train", options, callbacks)
+    return train_from_python("segment", options, callbacks)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from cnnlab.cliutil import given_options
+from cnnlab.cliutil import exit_for
 from cnnlab.console import console
-from cnnlab.train.config import split_epochs
+from cnnlab.options import Options
+from cnnlab.segment.options import DEFAULT_EPOCHS, FIT_OPTIONS
 from cnnlab.train.options import training_options
-
-DEFAULT_EPOCHS = 10  # the seed's, all with the encoder frozen
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("train")
-@training_options("batch_size", "seed", "device", "precision", "patience", "grad_clip", "max_seconds", "ema",
-                  "compile", "channels_last", "tensorboard", defaults={"batch_size": 16})
+@training_options(*FIT_OPTIONS, defaults={"batch_size": 16})
 def train(ctx: typer.Context,
           data: str = typer.Option("digits", help="digits, isbi:PATH, oxford-pet:PATH or folder:PATH"),
           image_size: int = typer.Option(128, help="a multiple of 32 (the seed: 128)"),
@@ -36,18 +34,9 @@ def train(ctx: typer.Context,
           overwrite: bool = typer.Option(False, help="replace an existing run folder"),
           train_options: dict | None = None) -> None:
     """Train a U-Net on a pretrained encoder (frozen, then optionally fine-tuned) into a run folder."""
-    from cnnlab.segment.augment import NONE, JointAugment
-    from cnnlab.segment.training import SegmentConfig, train_unet
+    from cnnlab.segment.options import train as train_run
 
-    freeze_epochs, finetune_epochs = split_epochs(epochs, freeze_epochs, finetune_epochs,
-                                                  default_epochs=DEFAULT_EPOCHS, default_freeze=None)
-    cfg = SegmentConfig(data=data, image_size=image_size, encoder=encoder, pretrained=pretrained, weights=weights,
-                        dropout=dropout, augment=JointAugment() if augment else NONE, freeze_epochs=freeze_epochs,
-                        finetune_epochs=finetune_epochs, freeze_lr=freeze_lr, finetune_lr=finetune_lr, name=name,
-                        runs_dir=runs_dir, **train_options)
-    summary = train_unet(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx),
-                         aliases={"epochs": ("freeze_epochs", "finetune_epochs")})
-    console.print(summary)
+    exit_for(train_run(Options.from_cli(ctx)))
 
 
 @app.command("evaluate")

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import ModelError, UnknownNameError
+from cnnlab.options import said
 from cnnlab.registry import unknown_name_message
 
 STRIDES = (2, 4, 8, 16, 32)
@@ -87,7 +88,7 @@ class UNet(nn.Module):
         if x.shape[-2] != size or size % 32:
             padded = -(-max(x.shape[-2:]) // 32) * 32
             raise ModelError(f"the U-Net takes square images whose side is a multiple of 32; got "
-                             f"{x.shape[-2]}x{x.shape[-1]}, use --image-size {padded}")
+                             f"{x.shape[-2]}x{x.shape[-1]}, use {said('image_size')} {padded}")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         features = self.encoder((x - self.mean) / self.std)  # 5 maps, strides 2..32
@@ -112,7 +113,8 @@ def create_unet(encoder: str, num_classes: int, *, in_channels: int = 3, image_s
                 dropout: float = 0.0, pretrained: bool = True, weights: str | None = None) -> UNet:
     """A U-Net whose encoder starts from ImageNet weights (found as in cnnlab.models.pretrained)."""
     if image_size % 32:
-        raise ModelError(f"--image-size must be a multiple of 32 for the U-Net; use {-(-image_size // 32) * 32}")
+        raise ModelError(f"{said('image_size')} must be a multiple of 32 for the U-Net; use "
+                         f"{-(-image_size // 32) * 32}")
     if not pretrained and not weights:
         spec = UNetSpec(encoder, num_classes, in_channels, image_size, dropout)
         return UNet(spec, [0.5] * 3, [0.5] * 3)

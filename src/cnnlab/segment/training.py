@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from cnnlab.checks import check_device, check_number, config_with_augment
 from cnnlab.data.loader import TensorLoader
 from cnnlab.errors import ConfigError, DataError, UnknownNameError
+from cnnlab.options import said
 from cnnlab.report.plots import save_image_grid
 from cnnlab.segment.augment import NONE, JointAugment, joint_augment
 from cnnlab.segment.data import LAYOUTS, MaskData
@@ -70,13 +71,13 @@ class SegmentConfig:
         check_data_spec(self.data)
         check_number("image_size", self.image_size, low=32, high=MAX_IMAGE_SIZE, integer=True)
         if self.image_size % 32:
-            raise ConfigError(f"--image-size must be a multiple of 32 for the U-Net; use "
+            raise ConfigError(f"{said('image_size')} must be a multiple of 32 for the U-Net; use "
                               f"{-(-self.image_size // 32) * 32}")
         check_encoder(self.encoder)
         if not isinstance(self.pretrained, bool):
             raise ConfigError(f"pretrained must be true or false, got {self.pretrained!r}")
         if self.weights is not None and (not isinstance(self.weights, str) or not self.weights.strip()):
-            raise ConfigError(f"--weights must be a file, got {self.weights!r}")
+            raise ConfigError(f"{said('weights')} must be a file, got {self.weights!r}")
         check_number("dropout", self.dropout, low=0, high=1, high_open=True)
         if not isinstance(self.augment, JointAugment):
             raise ConfigError(f"augment must be a JointAugment, got {self.augment!r}")
@@ -84,17 +85,18 @@ class SegmentConfig:
         check_number("freeze_epochs", self.freeze_epochs, low=0, integer=True)
         check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
         if self.freeze_epochs + self.finetune_epochs < 1:
-            raise ConfigError("--freeze-epochs and --finetune-epochs are both 0: give at least one epoch to train")
+            raise ConfigError(f"{said('freeze_epochs')} and {said('finetune_epochs')} are both 0: give at least one "
+                              f"epoch to train")
         check_number("freeze_lr", self.freeze_lr, low=0, low_open=True, high=10)
         check_number("finetune_lr", self.finetune_lr, low=0, low_open=True, high=10)
         check_number("batch_size", self.batch_size, low=2, high=1 << 16, integer=True)  # BatchNorm needs 2
         check_number("seed", self.seed, low=0, high=2**32 - 1, integer=True)
         check_device(self.device)
         if self.name is not None and not isinstance(self.name, str):
-            raise ConfigError(f"--name must be a folder name, got {self.name!r}")
+            raise ConfigError(f"{said('name')} must be a folder name, got {self.name!r}")
         check_run_name(self.name)
         if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
-            raise ConfigError(f"--runs-dir must be a folder, got {self.runs_dir!r}")
+            raise ConfigError(f"{said('runs_dir')} must be a folder, got {self.runs_dir!r}")
         self.fit_config()  # the shared options are checked as FitConfig checks them
 
     @property
@@ -131,7 +133,8 @@ def check_data_spec(spec: str) -> None:
     """'digits', or LAYOUT:PATH with LAYOUT one of folder, isbi, oxford-pet (the path is checked when read)."""
     layout, _, path = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     if spec != "digits" and (layout not in LAYOUTS or not path.strip()):
-        raise ConfigError(f"--data must be digits or one of {', '.join(f'{k}:PATH' for k in LAYOUTS)}; got {spec!r}")
+        raise ConfigError(f"{said('data')} must be digits or one of {', '.join(f'{k}:PATH' for k in LAYOUTS)}; got "
+                          f"{spec!r}")
 
 
 def check_encoder(name: str) -> None:
@@ -151,7 +154,7 @@ def check_data_folder(spec: str) -> None:
     if spec != "digits":
         path = Path(spec.partition(":")[2]).expanduser()
         if not path.is_dir():
-            raise DataError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}; --data takes "
+            raise DataError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}; {said('data')} takes "
                             f"{', '.join(f'{k}:PATH' for k in LAYOUTS)} with PATH a folder")
 
 
@@ -223,7 +226,7 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
     if not resume:  # a typo in --data or --weights is named before a run folder is made
         check_data_folder(cfg.data)
         if cfg.weights is not None and not Path(cfg.weights).expanduser().is_file():
-            raise DataError(f"--weights {cfg.weights} is not a file")
+            raise DataError(f"{said('weights')} {cfg.weights} is not a file")
     ranks = distributed.setup(cfg.device)
     run, cfg, checkpoint = start_run(cfg, SegmentConfig.from_dict, resume=resume, overwrite=overwrite, given=given,
                                      aliases=aliases, extendable=("finetune_epochs",))

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
 
 from cnnlab.checks import check_device, check_number
-from cnnlab.cliutil import data_options, fresh_path, given_options, parse_model_args, print_table
+from cnnlab.cliutil import data_options, exit_for, fresh_path, print_table
 from cnnlab.console import console, err_console
-from cnnlab.data.augment_spec import parse_augment
-from cnnlab.data.config import DataConfig, default_image_size
+from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
+from cnnlab.options import Options
 from cnnlab.similarity.defaults import AUGMENT_DEFAULT, AUTO, FIT_DEFAULTS, SMALL_IMAGE_SIDE
-from cnnlab.train.config import FitConfig
 from cnnlab.train.options import HELP as TRAINING_OPTIONS
 from cnnlab.train.options import training_options
 
@@ -68,20 +66,9 @@ def train(
     train_options: dict | None = None,
 ) -> None:
     """Train a Siamese network or a metric-learning embedding; writes retrieval metrics and plots."""
-    from cnnlab.similarity.config import SimilarityConfig
-    from cnnlab.similarity.training import train_similarity
+    from cnnlab.similarity.options import train as train_run
 
-    cfg = SimilarityConfig(
-        data=DataConfig(data, data_dir, default_image_size(data, image_size), channels, val_fraction,
-                        train_per_class=train_per_class, seed=train_options["seed"]),
-        model=model, model_args=parse_model_args(model_arg), pretrained=pretrained, weights=weights,
-        input_size=input_size, method=method, loss=loss, rank=rank, embedding_dim=embedding_dim, pairs=pairs,
-        augment=parse_augment(augment),
-        fit=FitConfig(**train_options), select_by=select_by, per_class=per_class, holdout_classes=holdout_classes,
-        name=name, runs_dir=runs_dir)
-    result = train_similarity(cfg, resume=resume, overwrite=overwrite, given=given_options(ctx))
-    if result.state.status == "interrupted":
-        sys.exit(130)
+    exit_for(train_run(Options.from_cli(ctx)))
 
 
 @app.command("pairs-preview")

@@ -10,6 +10,7 @@ from cnnlab.data.augment_spec import AugmentConfig, parse_augment
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.models.registry import check_model_options
+from cnnlab.options import said
 from cnnlab.similarity.defaults import AUGMENT_DEFAULT, AUTO, FIT_DEFAULTS, SMALL_MODEL
 from cnnlab.train.config import FitConfig
 from cnnlab.train.names import check_run_name, default_run_name
@@ -50,13 +51,16 @@ class SimilarityConfig:
         check_number("per_class", self.per_class, low=0, high=1024, integer=True)
         check_number("holdout_classes", self.holdout_classes, low=0, high=100_000, integer=True)
         if self.per_class and (self.method != "metric" or not 2 <= self.per_class <= self.fit.batch_size // 2):
-            raise ConfigError(f"--per-class takes 2 to half the batch size ({self.fit.batch_size // 2}) images of each "
-                              f"class, with --method metric; got {self.per_class} with --method {self.method}")
+            raise ConfigError(f"{said('per_class')} takes 2 to half the batch size ({self.fit.batch_size // 2}) "
+                              f"images of each "
+                              f"class, with {said('method')} metric; got {self.per_class} with {said('method')} "
+                              f"{self.method}")
         check_run_name(self.name)
         if self.model == AUTO:
             if self.model_args or self.pretrained or self.weights:
-                raise ConfigError("--model auto picks the backbone and its weights itself: name a --model to pass "
-                                  "--model-arg, --pretrained or --weights")
+                raise ConfigError(f"{said('model')} auto picks the backbone and its weights itself: name a "
+                                  f"{said('model')} to pass "
+                                  f"{said('model_arg')}, {said('pretrained', True)} or {said('weights')}")
             check_model_options(SMALL_MODEL, {}, self.input_size)
         else:
             check_model_options(self.model, self.model_args, self.input_size)
@@ -67,7 +71,7 @@ class SimilarityConfig:
             if not isinstance(value, kind):
                 raise ConfigError(f"{name} must be a {kind.__name__}, got {value!r}")
         if not isinstance(self.runs_dir, str) or not self.runs_dir:
-            raise ConfigError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")
+            raise ConfigError(f"{said('runs_dir')} must be a folder path, got {self.runs_dir!r}")
 
     @property
     def run_path(self) -> Path:

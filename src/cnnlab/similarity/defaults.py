@@ -7,6 +7,8 @@ fine-tune ImageNet-pretrained EfficientNet-Lite0 (offline weights, see cnnlab.mo
 
 from __future__ import annotations
 
+from cnnlab.options import said
+
 AUTO = "auto"
 SMALL_IMAGE_SIDE = 48  # MNIST-style 28 px, CIFAR-style 32 px
 SMALL_MODEL = "airnet"
@@ -22,7 +24,8 @@ def sized_model(model: str, pretrained: bool, side: int) -> tuple[str, bool, str
     if model != AUTO:
         return model, pretrained, ""
     if side <= SMALL_IMAGE_SIDE:
-        return SMALL_MODEL, False, (f"--model auto: {SMALL_MODEL} trained from scratch for {side}x{side} images "
+        return SMALL_MODEL, False, (f"{said('model')} auto: {SMALL_MODEL} trained from scratch for {side}x{side} "
+                                    f"images "
                                     f"(small images: a fast net, no pretrained features needed)")
-    return PHOTO_MODEL, True, (f"--model auto: ImageNet-pretrained {PHOTO_MODEL} fine-tuned for {side}x{side} "
+    return PHOTO_MODEL, True, (f"{said('model')} auto: ImageNet-pretrained {PHOTO_MODEL} fine-tuned for {side}x{side} "
                                "photos")

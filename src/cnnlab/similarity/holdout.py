@@ -10,6 +10,7 @@ import torch
 
 from cnnlab.data.images import DataSplits, ImageData
 from cnnlab.errors import DataError
+from cnnlab.options import said
 
 
 def _only(data: ImageData, classes: torch.Tensor) -> ImageData:
@@ -22,7 +23,7 @@ def split_classes(data: DataSplits, holdout: int) -> tuple[DataSplits, DataSplit
         return data, None
     n = len(data.classes)
     if holdout > n - 2:
-        raise DataError(f"--holdout-classes {holdout} leaves {n - holdout} of the {n} classes to train on; "
+        raise DataError(f"{said('holdout_classes')} {holdout} leaves {n - holdout} of the {n} classes to train on; "
                         f"hold out at most {n - 2}, so at least two classes are trained on")
     seen, held = torch.arange(n - holdout), torch.arange(n - holdout, n)
     held_splits = data.map(lambda split: _only(split, held))
@@ -34,5 +35,5 @@ def split_classes(data: DataSplits, holdout: int) -> tuple[DataSplits, DataSplit
 
 def holdout_note(data: DataSplits, holdout: int) -> str:
     names = data.classes[len(data.classes) - holdout:]
-    return (f"--holdout-classes {holdout}: {', '.join(names)} never trained on; judged apart on "
+    return (f"{said('holdout_classes')} {holdout}: {', '.join(names)} never trained on; judged apart on "
             f"their own images")

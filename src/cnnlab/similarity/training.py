@@ -13,6 +13,7 @@ from cnnlab.data.images import DataSplits, ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
+from cnnlab.options import said
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.defaults import sized_model
@@ -202,11 +203,12 @@ def verdict(rows: list[dict]) -> str:
     if not worse and start.get("embedding", "").startswith("pretrained") and mine["map@r"] < start["map@r"]:
         return (f"fine-tuning made search worse than the pretrained features it started from (mAP@R "
                 f"{mine['map@r']:.3f} vs {start['map@r']:.3f}): index with them directly (cnnlab similarity index "
-                "pretrained ...), or train longer with a lower --lr")
+                f"pretrained ...), or train longer with a lower {said('lr')}")
     if not worse:
         return ""
     shown = ", ".join(f"{m} {mine[m]:.3f} vs {pixels[m]:.3f}" for m in worse)
-    return (f"no better than raw pixels ({shown}): train longer, try --method metric, a smaller --model for "
+    return (f"no better than raw pixels ({shown}): train longer, try {said('method')} metric, a smaller "
+            f"{said('model')} for "
             "small images, or the pretrained index (cnnlab similarity index pretrained ...)")
 
 

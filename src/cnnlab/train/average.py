@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.options import said
 
 
 class WeightAverage:
@@ -17,7 +18,7 @@ class WeightAverage:
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         if not 0 < decay < 1:
-            raise CnnlabError(f"--ema is a decay between 0 and 1 (e.g. 0.99), got {decay}")
+            raise CnnlabError(f"{said('ema')} is a decay between 0 and 1 (e.g. 0.99), got {decay}")
         self.model, self.decay = model, decay
         self.module = copy.deepcopy(model).requires_grad_(False)
         mine = [*self.module.parameters(), *self.module.buffers()]

@@ -7,6 +7,7 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import ConfigError
+from cnnlab.options import said
 
 if TYPE_CHECKING:
     import torch
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 def check_tensorboard(wanted: bool) -> None:
     """ConfigError when --tensorboard is asked for but the package is not installed (said before training)."""
     if wanted and find_spec("tensorboard") is None:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard (or leave "
-                          "--tensorboard out)")
+        raise ConfigError(f"{said('tensorboard', True)} needs the tensorboard package: pip install tensorboard (or "
+                          f"leave "
+                          f"{said('tensorboard', True)} out)")
 
 
 class Board:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cnnlab.checks import check_choice, check_device, check_number
 from cnnlab.errors import ConfigError
+from cnnlab.options import said
 from cnnlab.train.board import check_tensorboard
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -59,8 +60,9 @@ def split_epochs(epochs: int | None, freeze_epochs: int | None, finetune_epochs:
         check_number(flag, value, low=0, integer=True, optional=True)
     if epochs is not None and freeze_epochs is not None and finetune_epochs is not None:
         if freeze_epochs + finetune_epochs != epochs:
-            raise ConfigError(f"--freeze-epochs {freeze_epochs} and --finetune-epochs {finetune_epochs} do not add up "
-                              f"to --epochs {epochs}: give two of the three")
+            raise ConfigError(f"{said('freeze_epochs')} {freeze_epochs} and {said('finetune_epochs')} "
+                              f"{finetune_epochs} do not add up "
+                              f"to {said('epochs')} {epochs}: give two of the three")
         return freeze_epochs, finetune_epochs
     if epochs is None:  # each phase not given keeps the room's default
         base_freeze = default_epochs if default_freeze is None else default_freeze
@@ -68,8 +70,8 @@ def split_epochs(epochs: int | None, freeze_epochs: int | None, finetune_epochs:
                 default_epochs - base_freeze if finetune_epochs is None else finetune_epochs)
     given = freeze_epochs if freeze_epochs is not None else finetune_epochs
     if given is not None and given > epochs:
-        flag = "--freeze-epochs" if freeze_epochs is not None else "--finetune-epochs"
-        raise ConfigError(f"{flag} {given} is more than --epochs {epochs} (the run's epochs in all)")
+        flag = f"{said('freeze_epochs')}" if freeze_epochs is not None else f"{said('finetune_epochs')}"
+        raise ConfigError(f"{flag} {given} is more than {said('epochs')} {epochs} (the run's epochs in all)")
     if freeze_epochs is not None:
         return freeze_epochs, epochs - freeze_epochs
     if finetune_epochs is not None:

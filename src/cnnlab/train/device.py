@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from cnnlab.errors import CnnlabError
+from cnnlab.options import said
 from cnnlab.train.config import PRECISIONS
 
 
@@ -17,7 +18,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CnnlabError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu")
+        raise CnnlabError(f"device {name!r} asked for, but no CUDA GPU is available; use {said('device')} cpu")
     return device
 
 

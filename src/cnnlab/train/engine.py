@@ -14,6 +14,7 @@ import torch
 
 from cnnlab.console import console
 from cnnlab.errors import TrainingDiverged
+from cnnlab.options import said
 from cnnlab.session import current as current_session
 from cnnlab.train import distributed
 from cnnlab.train.board import Board
@@ -84,7 +85,7 @@ class Engine:
         except KeyboardInterrupt:
             self.state.status = "interrupted"
             done = self.state.epoch
-            self.say(f"interrupted: state of epoch {done} is saved; continue with --resume" if done else
+            self.say(f"interrupted: state of epoch {done} is saved; continue with {said('resume', True)}" if done else
                      "interrupted before the first epoch ended: there is nothing to resume; start the run again",
                      style="yellow")
         finally:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import DataError, RunFolderError
+from cnnlab.options import said
 from cnnlab.train import distributed
 from cnnlab.train.average import WeightAverage
 from cnnlab.train.config import FitConfig, PhaseConfig
@@ -85,7 +86,7 @@ def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, 
 
 
 def _advice(record: dict) -> str:
-    return f"Lower the learning rate (now {record['lr']}) or add --grad-clip."
+    return f"Lower the learning rate (now {record['lr']}) or add {said('grad_clip')}."
 
 
 def _restore(model: nn.Module, checkpoint: dict | None) -> FitState:
@@ -98,7 +99,7 @@ def _restore(model: nn.Module, checkpoint: dict | None) -> FitState:
     except (KeyError, TypeError, RuntimeError) as exc:
         raise RunFolderError(f"the run's last checkpoint does not fit its model ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:160]}); it was replaced or damaged: restore it, or "
-                             "start the run again with --overwrite") from exc
+                             f"start the run again with {said('overwrite', True)}") from exc
 
 
 @dataclass
@@ -201,7 +202,8 @@ class _Loop:
                             f"{len(self.train_loader)} steps; validating the weights as they are")
         if "loss" not in train:  # every batch was dropped: a loader cannot make one full batch of the data
             raise DataError(f"no training batch in epoch {epoch + 1}: the training images do not fill one batch of "
-                            f"{getattr(self.train_loader, 'batch_size', '?')}; lower --batch-size or give more images")
+                            f"{getattr(self.train_loader, 'batch_size', '?')}; lower {said('batch_size')} or give "
+                            f"more images")
         record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()}, "lr": lr, "seconds": seconds,
                   "phase": self.phase.name}
         if not math.isfinite(train["loss"]):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from cnnlab.checks import option as flag
 from cnnlab.errors import ConfigError
+from cnnlab.options import said
 
 FREE = ("max_seconds", "device", "tensorboard")  # how to go on, not what the run is
 NOT_CONFIG = ("name", "runs_dir", "resume", "overwrite")
@@ -68,9 +69,10 @@ def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict
             if key in old and old[key] != new.get(key):
                 _compare(option, key, old, new, extendable, changes, differences)
     if differences:
-        raise ConfigError("--resume continues a run with its own settings, but these options differ from it: "
+        raise ConfigError(f"{said('resume', True)} continues a run with its own settings, but these options differ "
+                          f"from it: "
                           + "; ".join(differences) + ". Leave them out to continue, or start a new run "
-                          "(another --name, or --overwrite)")
+                          f"(another {said('name')}, or {said('overwrite', True)})")
     if not changes:
         return stored
     d = stored.to_dict()

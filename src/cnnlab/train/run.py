@@ -20,6 +20,7 @@ except ImportError:  # Windows: no advisory locks; runs are still refused when t
 from cnnlab import atomic
 from cnnlab.console import console, log
 from cnnlab.errors import ConfigError, RunFolderError
+from cnnlab.options import said
 from cnnlab.session import current as current_session
 from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_atomic
@@ -55,7 +56,7 @@ def _lock(lock_path: Path) -> int | None:
     except OSError:
         os.close(fd)
         raise RunFolderError(f"{lock_path.parent / lock_path.name[1:-5]} is in use by another cnnlab process; "
-                             "wait for it to end or choose another --name") from None
+                             f"wait for it to end or choose another {said('name')}") from None
     return fd
 
 
@@ -80,15 +81,15 @@ class RunDir:
         that cnnlab made but that never finished an epoch (a failed start) is replaced without asking."""
         run = cls(path)
         if ".." in run.path.parts:
-            raise ConfigError(f"run folder {run.path} contains '..'; pass a plain --name")
+            raise ConfigError(f"run folder {run.path} contains '..'; pass a plain {said('name')}")
         if run.path.is_symlink():
             raise RunFolderError(f"{run.path} is a symbolic link; cnnlab neither follows nor removes links for run "
-                                 "folders: choose another --name")
+                                 f"folders: choose another {said('name')}")
         task = task or run.path.parent.name
         blocking = next((p for p in (run.path.parent, *run.path.parent.parents) if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise RunFolderError(f"{blocking} is a file, not a folder, so the run folder {run.path} cannot be made "
-                                 "there; pass another --runs-dir")
+                                 f"there; pass another {said('runs_dir')}")
         run.made = [p for p in (run.path.parent, *run.path.parent.parents) if not p.exists()]  # removed if unused
         run.path.parent.mkdir(parents=True, exist_ok=True)
         run.lock_path = run.path.parent / f".{run.path.name}.lock"
@@ -102,10 +103,10 @@ class RunDir:
             return run
         if exists and not ours:
             raise RunFolderError(f"{run.path} exists and was not made by cnnlab (no {MARKER} file), so it is left "
-                                 "alone; choose another --name or --runs-dir")
+                                 f"alone; choose another {said('name')} or {said('runs_dir')}")
         if exists and not overwrite and run.last_checkpoint.is_file():
-            raise RunFolderError(f"run folder {run.path} already exists; pass --resume to continue it, "
-                                 "--overwrite to replace it, or choose another --name")
+            raise RunFolderError(f"run folder {run.path} already exists; pass {said('resume', True)} to continue it, "
+                                 f"{said('overwrite', True)} to replace it, or choose another {said('name')}")
         if exists:
             run.check_task(task)
             trash = run.path.with_name(f".{run.path.name}.removing-{os.getpid()}")
@@ -214,7 +215,7 @@ def open_trained(run_path: str | Path, task: str, from_dict) -> tuple[RunDir, ob
         raise RunFolderError(f"{run.path}: {exc}") from None
     if not run.best_checkpoint.is_file():
         raise RunFolderError(f"{run.path} has no trained model yet ({run.best_checkpoint} is missing); train it with "
-                             f"`cnnlab {task} train`, or continue it with --resume")
+                             f"`cnnlab {task} train`, or continue it with {said('resume', True)}")
     return run, cfg, run.load_checkpoint(best=True)
 
 

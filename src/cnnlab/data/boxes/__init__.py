@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cnnlab.data.boxes.core import Box, BoxedImage, BoxSet
 from cnnlab.errors import ConfigError, DataError
+from cnnlab.options import said
 
 FORMATS = {"voc": "a Pascal VOC folder (Annotations/ + JPEGImages/, or xml beside the images)",
            "oxford-pet": "the Oxford-IIIT Pet layout (images/ + annotations/xmls/)",
@@ -27,7 +28,7 @@ def check_box_spec(spec: object, builtin: tuple[str, ...] = ()) -> None:
         return
     if fmt not in FORMATS or not path.strip():
         shown = ", ".join([*builtin, *(f"{k}:PATH" for k in FORMATS)])
-        raise ConfigError(f"--data must be one of {shown}; got {spec!r}")
+        raise ConfigError(f"{said('data')} must be one of {shown}; got {spec!r}")
 
 
 def read_boxes(spec: str, *, label: str = "species", attribute: str = "class") -> BoxSet:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cnnlab.data.boxes.core import BoxedImage, BoxSet, checked_box, confined, finish, read_json, upright_size
 from cnnlab.errors import DataError
+from cnnlab.options import said
 
 
 def _coco_categories(data: dict, path: Path) -> dict[int, str]:
@@ -85,7 +86,8 @@ def _via_region(region: object, attribute: str, size, where: str):
     if isinstance(label, dict):  # a checkbox attribute: {name: true}
         label = next((k for k, v in label.items() if v), None)
     if not isinstance(label, str) or not label.strip():
-        raise DataError(f"{where}: the rect has no {attribute!r} region attribute naming its class (use --attribute)")
+        raise DataError(f"{where}: the rect has no {attribute!r} region attribute naming its class (use "
+                        f"{said('attribute')})")
     try:
         x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
     except (KeyError, TypeError, ValueError):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cnnlab.data.boxes.core import BoxedImage, BoxSet, checked_box, confined, finish, read_class_list
 from cnnlab.errors import DataError
+from cnnlab.options import said
 
 IMAGE_FOLDERS = ("JPEGImages", "images", ".")
 XML_FOLDERS = ("Annotations", "annotations/xmls", "annotations", ".")
@@ -96,7 +97,7 @@ def read_oxford_pet(root: Path, label: str = "species") -> BoxSet:
     'species' keeps the files' cat/dog, 'breed' takes the breed from the file name. Images without an xml
     (the whole test half of the original, and two odd files here) are listed and left out."""
     if label not in ("species", "breed"):
-        raise DataError(f"--label must be species or breed for oxford-pet, got {label!r}")
+        raise DataError(f"{said('label')} must be species or breed for oxford-pet, got {label!r}")
     images, xmls = root / "images", root / "annotations" / "xmls"
     if not images.is_dir() or not xmls.is_dir():
         raise DataError(f"{root} is not the Oxford-IIIT Pet layout: it needs images/ and annotations/xmls/")
