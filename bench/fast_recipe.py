@@ -32,7 +32,7 @@ from cnnlab.data.datasets import DataConfig, load_dataset
 from cnnlab.data.images import DataSplits, ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.models import model_entry
-from cnnlab.train import fit, resolve_device
+from cnnlab.train import Task, fit, resolve_device
 
 OUT = Path(__file__).parent / "out"
 
@@ -44,8 +44,9 @@ def one_run(cfg: ClassifyConfig, data: DataSplits, device: torch.device) -> dict
     train = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.fit.seed,
                         device=device, drop_last=cfg.fit.compile and device.type == "cuda")
     test = BatchLoader(data.test, 2000, device=device)
-    state = fit(model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train, test, cfg.fit,
-                device=device, default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    task = Task("classify", model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train, test,
+                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    state = fit(task, cfg.fit, device=device)
     wall = time.perf_counter() - begin
     seconds, to_90 = 0.0, None
     for record in state.history:

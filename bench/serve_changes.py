@@ -63,9 +63,9 @@ def build_index(shared: Path | None, count: int, size: int, folder: Path) -> str
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from cnnlab.similarity.embed import PixelEmbedder
-    from cnnlab.similarity.gallery import decode_image
-    from cnnlab.similarity.index import EmbeddingIndex
+    from cnnlab.index.core import EmbeddingIndex
+    from cnnlab.index.embedders import PixelEmbedder
+    from cnnlab.index.gallery import decode_image
 
     if (folder / "meta.json").is_file():
         return json.loads((folder / "meta.json").read_text())["embedder"]["kind"]

@@ -28,11 +28,11 @@ import torch
 from bench.classify_cpu import machine
 from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.data.datasets import DataConfig, load_dataset
+from cnnlab.index.core import EmbeddingIndex
 from cnnlab.similarity.analysis import tsne_map
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.embed import run_embedder
 from cnnlab.similarity.evaluate import evaluate_runs
-from cnnlab.similarity.index import EmbeddingIndex
 from cnnlab.similarity.training import train_similarity
 from cnnlab.train import FitConfig
 

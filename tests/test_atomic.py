@@ -33,7 +33,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_index_parts_are_written_as_new_files_never_through_a_link(tmp_path):
-    from cnnlab.similarity.folder import _write_part
+    from cnnlab.index.folder import _write_part
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

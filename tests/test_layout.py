@@ -73,3 +73,17 @@ def test_a_room_never_imports_another_room():
                 if room in ROOMS and room != parts[1]:
                     crossings.append(f"{name} imports {other}")
     assert not crossings, crossings
+
+
+def test_shared_layers_import_no_room():
+    """data/, models/, train/, report/, index/ and serve/ hold no task logic: the service answers from the shared
+    image index, and a run's own model comes from its room by the task the run names (import_module), never by
+    importing the room."""
+    shared = {"data", "models", "train", "report", "index", "serve"}
+    crossings = []
+    for name, tree in modules().items():
+        parts = name.split(".")
+        if len(parts) > 1 and parts[1] in shared:
+            crossings += [f"{name} imports {other}" for other in imports(tree, name)
+                          if other.count(".") and other.split(".")[1] in ROOMS]
+    assert not crossings, crossings

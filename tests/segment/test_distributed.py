@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from cnnlab.segment.model import create_unet
 from cnnlab.segment.training import finalize_metrics, load_mask_data, mask_loader, segmentation_step
-from cnnlab.train import FitConfig, PhaseConfig, fit
+from cnnlab.train import FitConfig, PhaseConfig, Task, fit
 from tests.train.test_distributed import GlobalBatches, free_port
 
 GLOBAL_BATCH = 8
@@ -30,8 +30,8 @@ def train(loader, val_loader) -> dict:
     model = create_unet("efficientnet_lite0", 2, in_channels=1, image_size=32, pretrained=False)
     phase = PhaseConfig("frozen", 2, "sgd", 0.05, train="head", freeze_norm_stats=True)
     cfg = FitConfig(batch_size=GLOBAL_BATCH, device="cpu", phases=(phase,))
-    state = fit(model, segmentation_step(2), loader, val_loader, cfg, device=torch.device("cpu"),
-                finalize=finalize_metrics(2))
+    task = Task("segment", model, segmentation_step(2), loader, val_loader, finalize=finalize_metrics(2))
+    state = fit(task, cfg, device=torch.device("cpu"))
     return {"weights": model.state_dict(), "history": state.history}
 
 

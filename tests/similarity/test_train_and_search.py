@@ -7,12 +7,12 @@ from PIL import Image
 
 from cnnlab.data.datasets import DataConfig
 from cnnlab.errors import ImageTooLargeError, IndexFolderError, NotAnImageError
+from cnnlab.index.gallery import decode_image
+from cnnlab.index.search import Searcher, build_index
 from cnnlab.similarity.analysis import pair_scores
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.embed import load_run_network
-from cnnlab.similarity.gallery import decode_image
 from cnnlab.similarity.pairs import make_pairs
-from cnnlab.similarity.search import Searcher, build_index
 from cnnlab.similarity.training import train_similarity
 from cnnlab.train import FitConfig
 from cnnlab.train.checkpoint import load_checkpoint

@@ -16,7 +16,7 @@ from cnnlab.classify.training import classification_step
 from cnnlab.data.images import ImageData
 from cnnlab.data.loader import BatchLoader
 from cnnlab.models import create_model
-from cnnlab.train import FitConfig, fit
+from cnnlab.train import FitConfig, Task, fit
 
 GLOBAL_BATCH = 32
 
@@ -41,7 +41,7 @@ def train(loader, val_loader) -> dict:
     torch.manual_seed(0)
     model = create_model("lenet5", 1, 10, 28, mean=[0.3], std=[0.4])
     cfg = FitConfig(epochs=2, batch_size=GLOBAL_BATCH, optimizer="sgd", lr=0.05, device="cpu")
-    state = fit(model, classification_step(), loader, val_loader, cfg, device=torch.device("cpu"))
+    state = fit(Task("classify", model, classification_step(), loader, val_loader), cfg, device=torch.device("cpu"))
     return {"weights": model.state_dict(), "history": state.history}
 
 

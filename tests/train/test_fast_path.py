@@ -136,9 +136,10 @@ def test_a_loader_with_no_full_batch_is_our_error(data):
     """Dropping the last short batch of a set smaller than one batch leaves nothing to train on: our error, which
     says what to do, instead of an internal KeyError."""
     from cnnlab.errors import DataError
-    from cnnlab.train import FitConfig, fit
+    from cnnlab.train import FitConfig, Task, fit
 
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     train = BatchLoader(data, 128, shuffle=True, drop_last=True)
     with pytest.raises(DataError, match="lower --batch-size"):
-        fit(net, classification_step(), train, BatchLoader(data, 128), FitConfig(epochs=1), device=torch.device("cpu"))
+        fit(Task("classify", net, classification_step(), train, BatchLoader(data, 128)), FitConfig(epochs=1),
+            device=torch.device("cpu"))

@@ -100,7 +100,7 @@ def test_resume_after_a_phase_ended_early_equals_the_uninterrupted_run(tmp_path,
     """Phases of 5 + 3 epochs, patience 2: the first phase stops after epoch 4 (its score fell twice), so the
     second starts at epoch 5 and runs to epoch 8. Interrupted right after the early stop (epoch 4) or inside
     the second phase (epoch 5), the resumed run trains the same phases to the same weights."""
-    from cnnlab.train import StepResult, fit
+    from cnnlab.train import StepResult, Task, fit
     from cnnlab.train.config import PhaseConfig
     from cnnlab.train.run import RunDir
 
@@ -127,9 +127,9 @@ def test_resume_after_a_phase_ended_early_equals_the_uninterrupted_run(tmp_path,
             if epoch == stop:
                 raise KeyboardInterrupt
 
-        state = fit(model, step, Batches(), Batches(2), cfg, device=torch.device("cpu"), run=run,
-                    checkpoint=run.load_checkpoint() if resumed else None, judge=judge, monitor="val_score",
-                    maximize=True, callbacks=(callback,))
+        task = Task("classify", model, step, Batches(), Batches(2), judge=judge, monitor="val_score", maximize=True)
+        state = fit(task, cfg, device=torch.device("cpu"), run=run,
+                    checkpoint=run.load_checkpoint() if resumed else None, callbacks=(callback,))
         return model, state
 
     full_model, full = train(tmp_path / "a")

@@ -17,7 +17,7 @@ from cnnlab.data.loader import BatchLoader
 from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
 from cnnlab.report.overfit import overfitting_verdict
-from cnnlab.train import FitState, RunDir, StepResult, distributed, fit, resolve_device, seed_everything
+from cnnlab.train import FitState, RunDir, StepResult, Task, distributed, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
 # Options whose config keys are not named like them (the rest match by name).
@@ -83,10 +83,10 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
                                drop_last=cfg.fit.compile and device.type == "cuda")  # no recompile mid-epoch
     val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
     extra = {"spec": model.spec.to_dict(), "classes": data.classes}
-    state = fit(model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train_loader, val_loader, cfg.fit,
-                device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks, task="classify",
-                config=cfg.to_dict(),
+    task = Task("classify", model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train_loader,
+                val_loader, config=cfg.to_dict(),
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    state = fit(task, cfg.fit, device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks)
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent") and ranks.main:
         summary = finish(run, cfg, model, data, state, device)

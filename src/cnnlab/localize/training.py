@@ -20,7 +20,7 @@ from cnnlab.localize.report import write_report
 from cnnlab.localize.steps import localize_step
 from cnnlab.models import count_parameters
 from cnnlab.options import said
-from cnnlab.train import FitState, RunDir, fit, resolve_device, seed_everything
+from cnnlab.train import FitState, RunDir, Task, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
 MIN_IMAGES = 4  # two to train on (BatchNorm needs a pair), one to validate, one to test
@@ -92,13 +92,13 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
             f"feature grid {model.spec.grid}x{model.spec.grid}, images {cfg.resize}ed to {cfg.image_size} px, "
             f"device {device}")
     shown = parts["val"].subset(range(min(SHOWN, len(parts["val"]))))
-    state = fit(model, localize_step(cfg.head, cfg.box_loss, cfg.cls_weight, cfg.box_weight),
+    task = Task("localize", model, localize_step(cfg.head, cfg.box_loss, cfg.cls_weight, cfg.box_weight),
                 BoxLoader(parts["train"], cfg.batch_size, shuffle=True, augment=cfg.augment if cfg.augment.enabled
                           else NO_AUGMENT, seed=cfg.seed, device=device),
-                BoxLoader(parts["val"], 64, device=device), cfg.fit_config(), device=device, run=run,
-                checkpoint=checkpoint, extra={"spec": model.spec.to_dict(), "classes": data.classes},
-                callbacks=(epoch_grid(run, model, shown, device), *callbacks), task="localize",
-                config=cfg.to_dict())
+                BoxLoader(parts["val"], 64, device=device), config=cfg.to_dict())
+    state = fit(task, cfg.fit_config(), device=device, run=run, checkpoint=checkpoint,
+                extra={"spec": model.spec.to_dict(), "classes": data.classes},
+                callbacks=(epoch_grid(run, model, shown, device), *callbacks))
     if state.status not in ("finished", "early-stopped", "budget-spent"):
         return {"status": state.status}
     return finish(run, cfg, model, parts, state, device)

@@ -25,6 +25,7 @@ from cnnlab.train import (
     FitState,
     RunDir,
     StepResult,
+    Task,
     distributed,
     fit,
     resolve_device,
@@ -242,12 +243,13 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
             + (f"; data-parallel over {ranks.world} ranks" if ranks.enabled else ""))
     display = epoch_display(run, model, val_set.subset(range(min(4, len(val_set)))), device)
     shard = {"device": device, "rank": ranks.rank, "world": ranks.world}
-    state = fit(model, segmentation_step(len(classes)),
+    task = Task("segment", model, segmentation_step(len(classes)),
                 mask_loader(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, **shard),
-                mask_loader(val_set, cfg.batch_size, **shard), cfg.fit_config(), device=device, run=run,
-                checkpoint=checkpoint, extra={"spec": model.spec.to_dict(), "classes": classes},
-                callbacks=(display, *callbacks) if ranks.main else callbacks,
-                finalize=finalize_metrics(len(classes)), task="segment", config=cfg.to_dict())
+                mask_loader(val_set, cfg.batch_size, **shard), config=cfg.to_dict(),
+                finalize=finalize_metrics(len(classes)))
+    state = fit(task, cfg.fit_config(), device=device, run=run, checkpoint=checkpoint,
+                extra={"spec": model.spec.to_dict(), "classes": classes},
+                callbacks=(display, *callbacks) if ranks.main else callbacks)
     if state.status not in ("finished", "early-stopped", "budget-spent") or not ranks.main:
         return {"status": state.status}
     return finish(run, cfg, state, classes)

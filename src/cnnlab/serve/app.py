@@ -25,6 +25,9 @@ from PIL import Image
 
 from cnnlab.checks import check_number
 from cnnlab.errors import ConfigError, IndexFolderError
+from cnnlab.index.core import describe_embedder
+from cnnlab.index.filtered import DEDUPE_COSINE, label_rows
+from cnnlab.index.gallery import MAX_PIXELS
 from cnnlab.serve.guard import Guard, allowed_hosts, check_exposure
 from cnnlab.serve.images import image_routes
 from cnnlab.serve.jobs import Writer
@@ -41,9 +44,6 @@ from cnnlab.serve.uploads import (
     parse_crop,
     read_upload,
 )
-from cnnlab.similarity.filtered import DEDUPE_COSINE, label_rows
-from cnnlab.similarity.gallery import MAX_PIXELS
-from cnnlab.similarity.index import describe_embedder
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries, part headers and the other fields around the file
 PART_OVERHEAD = 1024  # each further file's boundary and headers in POST /images

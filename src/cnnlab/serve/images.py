@@ -15,11 +15,11 @@ from fastapi import FastAPI, File, Form, HTTPException, Response, UploadFile
 from pydantic import BaseModel, Field, StrictInt
 
 from cnnlab.errors import ConfigError
+from cnnlab.index.core import MAX_ID
+from cnnlab.index.filtered import label_rows
 from cnnlab.serve.jobs import KEEP_JOBS, Job, QueueFull, Upload, Writer
 from cnnlab.serve.library import Library, Snapshot
 from cnnlab.serve.uploads import Limits, check_label, labels_for, public_name, read_upload
-from cnnlab.similarity.filtered import label_rows
-from cnnlab.similarity.index import MAX_ID
 
 MAX_LIST = 200  # items per GET /images page
 MAX_OFFSET = 10**9

@@ -21,8 +21,8 @@ import torch
 
 from cnnlab.data.images import convert_channels
 from cnnlab.errors import DataError
+from cnnlab.index.edit import Edit, NewItems, edited
 from cnnlab.serve.library import Library
-from cnnlab.similarity.edit import Edit, NewItems, edited
 
 EMBED_BATCH = 32  # new images embedded at once
 MAX_PENDING = 4  # jobs waiting for the writer; more are refused (503) so queued uploads stay bounded

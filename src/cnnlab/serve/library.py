@@ -15,10 +15,10 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 
-from cnnlab.similarity.calibrate import Calibration, calibrate
-from cnnlab.similarity.filtered import filtered_neighbours, vectors_of
-from cnnlab.similarity.index import EmbeddingIndex, Neighbour
-from cnnlab.similarity.search import Searcher
+from cnnlab.index.calibrate import Calibration, calibrate
+from cnnlab.index.core import EmbeddingIndex, Neighbour
+from cnnlab.index.filtered import filtered_neighbours, vectors_of
+from cnnlab.index.search import Searcher
 
 RECALIBRATE_SHARE = 0.1  # the match calibration is made again once the gallery has grown or shrunk by this share
 

@@ -12,7 +12,7 @@ import torch
 from fastapi import HTTPException, UploadFile
 
 from cnnlab.errors import DataError, NotAnImageError
-from cnnlab.similarity.gallery import MAX_PIXELS, decode_image
+from cnnlab.index.gallery import MAX_PIXELS, decode_image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # one file
 MAX_BATCH_FILES = 64  # files in one POST /images

@@ -10,7 +10,7 @@ import torch
 
 from cnnlab.data.images import ImageData
 from cnnlab.errors import DataError
-from cnnlab.similarity.embed import Embedder
+from cnnlab.index.embedders import Embedder
 from cnnlab.similarity.metrics import retrieval_scores
 from cnnlab.similarity.model import SimilarityNet
 

@@ -108,7 +108,7 @@ def index(
     device: str = typer.Option("auto"),
 ) -> None:
     """Embed a gallery of images and store it, searchable, in an index folder."""
-    from cnnlab.similarity.search import build_index, check_index_options
+    from cnnlab.index.search import build_index, check_index_options
     from cnnlab.train.progress import counter, make_progress
 
     check_index_options(kind=kind, split=split, image_size=image_size)
@@ -137,8 +137,8 @@ def query(
 ) -> None:
     """Nearest gallery images of each query image, with cosine scores; writes a montage."""
     from cnnlab.data.folders import collect_image_paths
+    from cnnlab.index.search import Searcher
     from cnnlab.similarity.plots import save_montage
-    from cnnlab.similarity.search import Searcher
 
     check_count("-k", k, MAX_QUERY_K)
     check_device(device)

@@ -11,10 +11,11 @@ import torch
 from cnnlab.checks import check_number
 from cnnlab.data.datasets import load_dataset
 from cnnlab.errors import DataError, RunFolderError
+from cnnlab.index.core import EmbeddingIndex
+from cnnlab.index.embedders import Embedder, PixelEmbedder
 from cnnlab.similarity.analysis import compare_embedders, tsne_map, two_class_scores
 from cnnlab.similarity.config import SimilarityConfig
-from cnnlab.similarity.embed import Embedder, NetworkEmbedder, PixelEmbedder, load_run_network
-from cnnlab.similarity.index import EmbeddingIndex
+from cnnlab.similarity.embed import NetworkEmbedder, load_run_network
 from cnnlab.similarity.model import SimilarityNet, similarity_net_from
 from cnnlab.similarity.plots import plot_retrieval_curves, plot_tsne, plot_two_classes
 from cnnlab.train import RunDir, resolve_device

@@ -11,13 +11,14 @@ import torch
 from cnnlab.data.datasets import load_run_dataset
 from cnnlab.data.images import DataSplits, ImageData
 from cnnlab.data.loader import BatchLoader
+from cnnlab.index.embedders import PixelEmbedder, PretrainedEmbedder
 from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
 from cnnlab.options import said
 from cnnlab.similarity.analysis import compare_embedders, pair_scores, tsne_map, two_class_scores
 from cnnlab.similarity.config import SimilarityConfig
 from cnnlab.similarity.defaults import sized_model
-from cnnlab.similarity.embed import NetworkEmbedder, PixelEmbedder, PretrainedEmbedder
+from cnnlab.similarity.embed import NetworkEmbedder
 from cnnlab.similarity.evaluate import untrained_like
 from cnnlab.similarity.holdout import holdout_note, split_classes
 from cnnlab.similarity.metrics import retrieval_scores
@@ -26,7 +27,7 @@ from cnnlab.similarity.pairs import PairLoader, make_pairs
 from cnnlab.similarity.plots import plot_pairs, plot_retrieval_curves, plot_tsne, plot_two_classes, to_hwc
 from cnnlab.similarity.report import write_report
 from cnnlab.similarity.steps import metric_step, ranking_siamese_step, siamese_step
-from cnnlab.train import FitState, RunDir, fit, resolve_device, seed_everything
+from cnnlab.train import FitState, RunDir, Task, fit, resolve_device, seed_everything
 from cnnlab.train.run import start_run
 
 TSNE_POINTS = 1000  # test images on the run's t-SNE map
@@ -121,11 +122,11 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
     train_loader, val_loader, step = loaders(cfg, data, device)
     extra = {"similarity": net.describe(), "classes": data.classes}
     by_loss = cfg.select_by == "loss"
-    state = fit(net, step, train_loader, val_loader, cfg.fit, device=device, run=run, checkpoint=checkpoint,
-                extra=extra, callbacks=callbacks, task="similarity", config=config,
-                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0),
+    task = Task("similarity", net, step, train_loader, val_loader, config=config,
                 judge=None if by_loss else retrieval_judge(data.val, device, data.train, cfg.fit.seed),
-                monitor="val_loss" if by_loss else f"val_{cfg.select_by}", maximize=not by_loss)
+                monitor="val_loss" if by_loss else f"val_{cfg.select_by}", maximize=not by_loss,
+                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    state = fit(task, cfg.fit, device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks)
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent"):
         summary = finish(run, cfg, net, data, state, device, held)

@@ -5,7 +5,7 @@ from importlib import import_module
 
 _WHERE = {"resolve_device": "device", "seed_everything": "device", "FitConfig": "config", "PhaseConfig": "config",
           "FitState": "loop", "StepResult": "epoch", "fit": "loop", "run_epoch": "epoch", "RunDir": "run",
-          "Engine": "engine", "EngineSpec": "engine", "EngineState": "engine"}
+          "Task": "task", "Engine": "engine", "EngineSpec": "engine", "EngineState": "engine"}
 
 __all__ = sorted(_WHERE)
 

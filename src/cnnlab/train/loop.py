@@ -26,9 +26,11 @@ from cnnlab.train.epoch import Deadline, Step, StepResult, run_epoch
 from cnnlab.train.optim import build_optimizer, build_scheduler, decay_groups
 from cnnlab.train.progress import format_metrics, make_progress
 from cnnlab.train.run import RunDir
+from cnnlab.train.task import Task
 
 FitState = EngineState  # the name tasks know the engine's state by
-__all__ = ["FitState", "StepResult", "Step", "fit", "run_epoch", "make_progress", "format_metrics", "WeightAverage"]
+__all__ = ["FitState", "Step", "StepResult", "Task", "WeightAverage", "fit", "format_metrics", "make_progress",
+           "run_epoch"]
 
 
 def channels_last(cfg: FitConfig, device: torch.device) -> bool:
@@ -36,37 +38,32 @@ def channels_last(cfg: FitConfig, device: torch.device) -> bool:
     return cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
 
 
-def fit(model: nn.Module, step: Step, train_loader, val_loader, cfg: FitConfig, *, device: torch.device,
-        run: RunDir | None = None, checkpoint: dict | None = None, extra: dict | None = None,
-        default_weight_decay: float = 0.0, callbacks: tuple[Callable[[int, dict], None], ...] = (),
-        finalize: Callable[[dict], dict] | None = None, task: str = "", config: dict | None = None,
-        judge: Callable[[nn.Module], dict] | None = None, monitor: str = "val_loss", maximize: bool = False
-        ) -> FitState:
-    """Train `model` through cfg's phases, validating each epoch; resumes from `checkpoint` when given.
+def fit(task: Task, cfg: FitConfig, *, device: torch.device, run: RunDir | None = None,
+        checkpoint: dict | None = None, extra: dict | None = None,
+        callbacks: tuple[Callable[[int, dict], None], ...] = ()) -> FitState:
+    """Train `task.model` through cfg's phases, validating each epoch; resumes from `checkpoint` when given.
 
     Each epoch's checkpoint (model, optimizer, scheduler, phase, engine state, weight average, `extra`) is
-    written atomically to the run folder, with the best one by validation loss beside it (holding the weights
-    that were validated: the average when cfg.ema is set). A non-finite loss raises TrainingDiverged and keeps
-    the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early stopping ends
-    the current phase (the run, when it is the last). `finalize` turns an epoch's averaged sums into the
-    metrics recorded (e.g. a confusion matrix into IoU); `judge(net)` adds metrics of the validated net to each
-    epoch's record (e.g. a retrieval score), and `monitor` (`maximize`: higher is better) names the record value
-    that picks the best checkpoint and drives early stopping. Under torchrun the ranks train one model
+    written atomically to the run folder, with the best one by the task's monitored value beside it (holding the
+    weights that were validated: the average when cfg.ema is set). A non-finite loss raises TrainingDiverged and
+    keeps the last good checkpoint; Ctrl-C stops after saving state of the last finished epoch. Early stopping
+    ends the current phase (the run, when it is the last). Under torchrun the ranks train one model
     data-parallel.
     """
+    model = task.model
     if channels_last(cfg, device):
         model.to(memory_format=torch.channels_last)
     state = _restore(model, checkpoint)
     ema = WeightAverage(model, cfg.ema) if cfg.ema else None
     if ema is not None and checkpoint is not None and "ema" in checkpoint.get("nets", {}):
         ema.load_state_dict(checkpoint["nets"]["ema"])
-    spec = EngineSpec(task=task or (run.path.parent.name if run is not None else ""), config=config or {},
+    spec = EngineSpec(task=task.name or (run.path.parent.name if run is not None else ""), config=task.config,
                       seed=cfg.seed, total_epochs=cfg.total_epochs, max_seconds=cfg.max_seconds,
-                      patience=cfg.patience, tensorboard=cfg.tensorboard, advice=_advice, monitor=monitor,
-                      maximize=maximize)
+                      patience=cfg.patience, tensorboard=cfg.tensorboard, advice=_advice, monitor=task.monitor,
+                      maximize=task.maximize)
     engine = Engine(spec, device=device, run=run, state=state, callbacks=callbacks)
-    loop = _Loop(model, step, train_loader, val_loader, cfg, device, ema, finalize, engine, judge)
-    weight_decay = default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
+    loop = _Loop(task, cfg, device, ema, engine)
+    weight_decay = task.default_weight_decay if cfg.weight_decay is None else cfg.weight_decay
     at = checkpoint.get("phase", 0) if checkpoint is not None else 0  # the phase the resumed run was in
     with engine.session():
         start = 0
@@ -107,22 +104,20 @@ class _Loop:
     """fit's plug into the engine: the model as trained (maybe wrapped for DDP and compiled) and as judged
     (the weight average when there is one), the phase's optimizer, and one epoch of training + validation."""
 
-    model: nn.Module
-    step: Step
-    train_loader: object
-    val_loader: object
+    task: Task
     cfg: FitConfig
     device: torch.device
     ema: WeightAverage | None
-    finalize: Callable[[dict], dict] | None
     engine: Engine
-    judge: Callable[[nn.Module], dict] | None = None
     train_net: nn.Module | None = None
     optimizer: torch.optim.Optimizer | None = None
     scheduler: object = None
     phase: PhaseConfig | None = None
 
     def __post_init__(self) -> None:
+        self.model, self.step, self.finalize, self.judge = self.task.model, self.task.step, self.task.finalize, \
+            self.task.judge
+        self.train_loader, self.val_loader = self.task.train_loader, self.task.val_loader
         self.judged = self.ema.module if self.ema is not None else self.model
         self.eval_net = torch.compile(self.judged) if self.cfg.compile else self.judged
         self.channels_last = channels_last(self.cfg, self.device)

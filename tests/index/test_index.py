@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from cnnlab.errors import IndexFolderError
-from cnnlab.similarity.folder import locate
-from cnnlab.similarity.index import EmbeddingIndex
+from cnnlab.index.core import EmbeddingIndex
+from cnnlab.index.folder import locate
 from cnnlab.similarity.metrics import map_at_r, recall_at_k, retrieval_scores
 
 REF = {"kind": "pixels", "channels": 1, "image_size": 4}

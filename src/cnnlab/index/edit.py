@@ -1,6 +1,6 @@
 """Changes to an index made beside it: `edited` returns a new EmbeddingIndex without some items and with new
 ones, leaving the index it started from untouched, so searches can go on with the old one until the new one
-is saved (a new generation of the folder, cnnlab.similarity.folder) and put in its place.
+is saved (a new generation of the folder, cnnlab.index.folder) and put in its place.
 
 Removal keeps the rows' order: an exact (flat) index drops the rows in place in its copy; HNSW and IVF
 indexes are rebuilt from their stored vectors (an HNSW graph cannot drop nodes; IVF would keep row numbers
@@ -16,8 +16,8 @@ import faiss
 import numpy as np
 import torch
 
-from cnnlab.similarity.index import EmbeddingIndex, kind_of, new_faiss_index
-from cnnlab.similarity.thumbs import ThumbRows, fit_thumbs
+from cnnlab.index.core import EmbeddingIndex, kind_of, new_faiss_index
+from cnnlab.index.thumbs import ThumbRows, fit_thumbs
 
 
 @dataclass

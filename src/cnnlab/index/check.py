@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 
 from cnnlab.errors import IndexFolderError
-from cnnlab.similarity.folder import REBUILD, Stored
+from cnnlab.index.folder import REBUILD, Stored
 
 
 def check_meta(stored: Stored) -> dict:

@@ -3,7 +3,7 @@ the reference of the model that made the vectors.
 
 Parts: vectors.faiss, labels.npy (int64, -1 = unlabelled), paths.json, thumbs.npy (uint8 (N, T, T, C)),
 and ids.npy once an item has been removed, described by meta.json; how they are laid out and replaced
-without ever leaving a broken folder is cnnlab.similarity.folder's.
+without ever leaving a broken folder is cnnlab.index.folder's.
 
 Every item has an id that stays its own: ids increase in row order, new items take the next id after the
 largest ever given (meta.json's next_id), and a removed item's id is never given again. Until the first
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from cnnlab.errors import IndexFolderError
-from cnnlab.similarity.folder import IDS, REBUILD, Stored, check_size, locate, read_part, write_generation
-from cnnlab.similarity.index_check import check_ids, check_meta, check_parts
-from cnnlab.similarity.thumbs import ThumbRows, fit_thumbs, write_thumbs
+from cnnlab.index.check import check_ids, check_meta, check_parts
+from cnnlab.index.folder import IDS, REBUILD, Stored, check_size, locate, read_part, write_generation
+from cnnlab.index.thumbs import ThumbRows, fit_thumbs, write_thumbs
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 AUTO_EXACT_LIMIT = 100_000  # `auto` searches exactly below this many vectors, with HNSW above
@@ -179,7 +179,7 @@ class EmbeddingIndex:
             raise IndexFolderError(f"no gallery item {item_id}; the gallery holds {len(self)} items")
         return self.thumbs[row]
 
-    # --- the folder (layout and crash safety in cnnlab.similarity.folder) -------------------------------
+    # --- the folder (layout and crash safety in cnnlab.index.folder) -------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write the index to `folder` as a new generation, switched to atomically. An index loaded from
         this folder is refused if another process has written to the folder since."""

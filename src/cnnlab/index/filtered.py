@@ -12,7 +12,7 @@ import faiss
 import numpy as np
 
 from cnnlab.errors import ConfigError
-from cnnlab.similarity.index import EmbeddingIndex, Neighbour
+from cnnlab.index.core import EmbeddingIndex, Neighbour
 
 DEDUPE_COSINE = 0.995  # a result at least this similar (cosine) to a better-ranked one kept is a near-duplicate
 FETCH_GROWTH = 4  # each further fetch asks for this many times more neighbours

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from cnnlab.errors import ConfigError, IndexFolderError
-from cnnlab.similarity.calibrate import calibrate
-from cnnlab.similarity.embed import Embedder, embedder_for, embedder_from_reference
-from cnnlab.similarity.folder import has_index
-from cnnlab.similarity.gallery import SPLITS, Gallery, decode_image, load_gallery
-from cnnlab.similarity.index import KINDS, EmbeddingIndex, Neighbour, describe_embedder
+from cnnlab.index.calibrate import calibrate
+from cnnlab.index.core import KINDS, EmbeddingIndex, Neighbour, describe_embedder
+from cnnlab.index.embedders import Embedder, embedder_for, embedder_from_reference
+from cnnlab.index.folder import has_index
+from cnnlab.index.gallery import SPLITS, Gallery, decode_image, load_gallery
 
 GALLERY_MIN_SIZE = 64  # folder images are read at least this large, for thumbnails
 MAX_READ_SIZE = 4096  # the largest side images are read at (an index folder's read_size is held to it too)

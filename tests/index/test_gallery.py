@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.errors import DataError
-from cnnlab.similarity.gallery import decode_image
+from cnnlab.index.gallery import decode_image
 
 
 def encoded(img: Image.Image, fmt: str = "PNG", **options) -> bytes:

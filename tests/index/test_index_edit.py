@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from cnnlab.errors import ConfigError, IndexFolderError
-from cnnlab.similarity.edit import NewItems, edited
-from cnnlab.similarity.filtered import DEDUPE_COSINE, filtered_neighbours
-from cnnlab.similarity.folder import IDS, locate
-from cnnlab.similarity.index import EmbeddingIndex
-from tests.similarity.test_index import filled, unit
-from tests.similarity.test_index_folder import DAMAGES, Killed, crash_at, format1
+from cnnlab.index.core import EmbeddingIndex
+from cnnlab.index.edit import NewItems, edited
+from cnnlab.index.filtered import DEDUPE_COSINE, filtered_neighbours
+from cnnlab.index.folder import IDS, locate
+from tests.index.test_index import filled, unit
+from tests.index.test_index_folder import DAMAGES, Killed, crash_at, format1
 
 
 def new_items(n: int, seed: int = 7, label: str | None = "new") -> NewItems:

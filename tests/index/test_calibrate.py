@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.similarity.calibrate import Calibration
-from cnnlab.similarity.index import describe_embedder
-from cnnlab.similarity.search import Searcher, build_index
+from cnnlab.index.calibrate import Calibration
+from cnnlab.index.core import describe_embedder
+from cnnlab.index.search import Searcher, build_index
 from tests.cli import run_cli
 
 
@@ -94,8 +94,8 @@ def test_pretrained_features_find_flowers_of_the_same_kind_better_than_pixels(tm
 def test_an_ivf_index_gets_match_scores_too(tmp_path):
     import torch
 
-    from cnnlab.similarity.calibrate import calibrate
-    from cnnlab.similarity.index import EmbeddingIndex
+    from cnnlab.index.calibrate import calibrate
+    from cnnlab.index.core import EmbeddingIndex
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(3000, 16)).astype(np.float32)

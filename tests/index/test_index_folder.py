@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from cnnlab.errors import IndexFolderError
-from cnnlab.similarity import folder as folder_module
-from cnnlab.similarity.folder import PARTS, locate
-from cnnlab.similarity.index import EmbeddingIndex
-from tests.similarity.test_index import filled, unit
+from cnnlab.index import folder as folder_module
+from cnnlab.index.core import EmbeddingIndex
+from cnnlab.index.folder import PARTS, locate
+from tests.index.test_index import filled, unit
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("_make_dir", "_write_part", "_replace", "_remove")
@@ -105,9 +105,9 @@ def test_a_killed_process_leaves_a_usable_index(tmp_path):
     original.save(tmp_path / "idx")
     script = textwrap.dedent(f"""
         import os, torch
-        from cnnlab.similarity import folder
-        from cnnlab.similarity.index import EmbeddingIndex
-        from tests.similarity.test_index import unit
+        from cnnlab.index import folder
+        from cnnlab.index.core import EmbeddingIndex
+        from tests.index.test_index import unit
         real = folder._write_part
         def dying(path, writer):
             if path.name == "thumbs.npy":
