@@ -73,6 +73,18 @@ def test_commands_that_run_a_trained_model_take_a_device():
     assert not missing, f"these run a model and take no --device: {missing}"
 
 
+def test_evaluate_has_one_shape_in_every_room_that_judges_one_run():
+    """`cnnlab TASK evaluate RUN` judges one of the run's splits (--split), writes the result to --out as JSON and
+    runs on --device, in classify, segment and localize alike (segment and localize also judge other --data;
+    similarity's evaluate compares several runs' retrieval, as compare does)."""
+    shape = {"--split", "--out", "--device"}
+    found = dict(commands())
+    for task in ("classify", "segment", "localize"):
+        cmd = found[f"{task} evaluate"]
+        assert shape <= {o for p in options(cmd) for o in p.opts}, task
+        assert [p.name for p in cmd.params if p.param_type_name == "argument"] == ["run"], task
+
+
 def test_grad_cam_is_one_verb_for_every_task():
     """Grad-CAM is `cnnlab explain cam` for classify, similarity and localize runs alike; no room has an explain
     verb of its own."""

@@ -37,13 +37,9 @@ def task_of_model(path: Path) -> str:
         from cnnlab.models.export import read_info
 
         return str(read_info(path).get("task"))
-    from cnnlab.runs import task_of
-    from cnnlab.train.run import RunDir
+    from cnnlab.runs import task_of_run
 
-    folder = RunDir.open(path)
-    task = task_of(folder.path)
-    folder.check_task(task)
-    return task
+    return task_of_run(path)
 
 
 def load(path: str | Path, *, device: str = "auto") -> Predictor:

@@ -103,3 +103,29 @@ def config_with_augment(cls: type[T], d: object, required: tuple[str, ...], augm
     except (TypeError, CnnlabError) as exc:
         raise RunFolderError(f"the config.json of this {task} run has a bad value ({exc}); it was edited or "
                              "damaged: train the run again") from None
+
+
+def parse_hwc(text: str, field: str = "input") -> tuple[int, int, int]:
+    """'150x100x3' -> (150, 100, 3): height x width x channels, as the lecture writes a 150x100 RGB image; the one
+    way every command (explain layer, models summary) reads an input shape."""
+    parts = str(text).lower().replace(" ", "").split("x")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) == 2:
+        values = (*values, 1)  # HxW: one channel
+    if len(values) != 3 or min(values) < 1 or max(values) > 1_000_000:
+        raise ConfigError(f"{option(field)} must be HEIGHTxWIDTHxCHANNELS with whole numbers from 1 to 1,000,000, "
+                          f"such as "
+                          f"150x100x3 (a 150-high, 100-wide RGB image), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def check_split(split: str | None, data: str | None, splits: tuple[str, ...]) -> None:
+    """`evaluate`'s choice of what to judge: one of the run's `splits`, or other `data`, not both."""
+    if split is not None and data is not None:
+        raise ConfigError(f"{option('split')} judges one of the run's own splits and {option('data')} other data: "
+                          "give one of them")
+    if split is not None:
+        check_choice("split", split, splits)

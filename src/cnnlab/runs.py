@@ -64,6 +64,17 @@ def task_of(folder: Path) -> str:
     return task
 
 
+def task_of_run(path: str | Path) -> str:
+    """The task of the run folder `path`, checked as a run folder (RunFolderError for anything else): the one way
+    cnnlab finds which room a run belongs to (cnnlab.load, cnnlab export, explain cam)."""
+    from cnnlab.train.run import RunDir
+
+    folder = RunDir.open(Path(path))
+    task = task_of(folder.path)
+    folder.check_task(task)
+    return task
+
+
 def describe(folder: Path, task: str) -> RunRow:
     """One run's row; what its files do not say is left blank, a damaged file never stops the listing."""
     config, summary, history = _json(folder / "config.json"), _json(folder / "summary.json"), _epochs(folder)

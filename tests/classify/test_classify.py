@@ -81,9 +81,14 @@ def test_cli_end_to_end(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stdout and "Traceback" not in again.stdout + again.stderr
     evaluated = run_cli("classify", "evaluate", str(run), cwd=tmp_path)
     assert evaluated.returncode == 0 and "accuracy" in evaluated.stdout
+    evaluated = run_cli("classify", "evaluate", str(run), "--split", "val", "--out", str(tmp_path / "val.json"),
+                        cwd=tmp_path)
+    judged = json.loads((tmp_path / "val.json").read_text())
+    assert evaluated.returncode == 0 and judged["judged"] == "val" and sum(
+        c["images"] for c in judged["per_class"].values()) == judged["count"]
     preview = run_cli("classify", "augment-preview", "--data", "digits", "--out", str(tmp_path / "p.png"), cwd=tmp_path)
     assert preview.returncode == 0 and (tmp_path / "p.png").stat().st_size > 1000
-    summary = run_cli("models", "summary", "resnet34", "--input", "3x32x32", cwd=tmp_path)
+    summary = run_cli("models", "summary", "resnet34", "--input", "32x32x3", cwd=tmp_path)
     assert "21,282,122" in summary.stdout and "feature maps" in summary.stdout
     bad = run_cli("classify", "train", "--model", "resnet43", "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and "resnet34" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr

@@ -115,6 +115,9 @@ def test_evaluate_and_predict_commands(trained, capsys, tmp_path):
     run = root / "runs/localize/d"
     code, out = cnnlab(capsys, "localize", "evaluate", run)
     assert code == 0 and f"{s['mean_iou']:.4f}" in out
+    code, out = cnnlab(capsys, "localize", "evaluate", run, "--split", "val", "--out", tmp_path / "val.json")
+    assert code == 0 and "val (" in out, out
+    assert json.loads((tmp_path / "val.json").read_text())["count"] > 0
     Image.new("RGB", (120, 80), (20, 20, 20)).save(tmp_path / "wide.png")
     (tmp_path / "out").mkdir()
     (tmp_path / "out/predictions.json").write_text("mine")

@@ -27,3 +27,16 @@ def test_bad_model_args_are_refused_with_the_reason(kwargs, message):
 def test_a_sensible_model_still_builds_and_runs():
     model = create_model("baseline-cnn", 3, 10, 32, dense=16, filters=[8, 16])
     assert sum(p.numel() for p in model.parameters()) > 1000
+
+
+def test_models_summary_reads_input_as_explain_layer_does(capsys):
+    """One way to write an input shape in every command: HEIGHTxWIDTHxCHANNELS; the old CxHxW is refused with the
+    spelling to use, never read as 3 rows of 32 channels."""
+    from tests.cli import cnnlab
+
+    code, said = cnnlab(capsys, "models", "summary", "baseline-cnn", "--input", "32x32x1")
+    assert code == 0 and "baseline-cnn on a 32x32x1 input" in said and "(32, 30, 30)" in said, said
+    code, said = cnnlab(capsys, "models", "summary", "baseline-cnn", "--input", "3x32x32")
+    assert code == 2 and "pass 32x32x3" in said, said
+    code, said = cnnlab(capsys, "models", "summary", "baseline-cnn", "--input", "32by32")
+    assert code == 2 and "HEIGHTxWIDTHxCHANNELS" in said, said

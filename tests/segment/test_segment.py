@@ -211,5 +211,12 @@ def test_evaluate_gives_the_numbers_training_reported_and_judges_other_data(caps
     assert set(result["iou"]) == {"background", "stroke"}
     code, out = cnnlab(capsys, "segment", "evaluate", run, "--data", "digits")
     assert code == 0 and "digits (600 images)" in out, out
+    code, out = cnnlab(capsys, "segment", "evaluate", run, "--split", "train", "--out", tmp_path / "train.json")
+    judged = json.loads((tmp_path / "train.json").read_text())
+    assert code == 0 and judged["judged"] == "train" and judged["count"] > result["count"], out
+    code, out = cnnlab(capsys, "segment", "evaluate", run, "--split", "val", "--data", "digits")
+    assert code == 2 and "give one of them" in out, out
+    code, out = cnnlab(capsys, "segment", "evaluate", run, "--split", "test")
+    assert code == 2 and "val" in out and "train" in out, out  # segment runs hold no test split
     code, out = cnnlab(capsys, "segment", "evaluate", tmp_path / "nowhere")
     assert code != 0 and "Traceback" not in out

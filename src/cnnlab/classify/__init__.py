@@ -1,7 +1,14 @@
 """Image classification: train, evaluate, predict, compare, sweep."""
 
+from __future__ import annotations
 
-def train(*, callbacks=(), **options):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and editors: `import cnnlab` stays light
+    from cnnlab.runview import Run
+
+
+def train(*, callbacks=(), **options) -> Run:
     """Train a classifier from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab classify train`'s options with underscores (see its --help), e.g.

@@ -101,28 +101,16 @@ def quickstart(runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/cl
 
 
 @app.command("evaluate")
-def evaluate(run: str = typer.Argument(..., help="a run folder"),
-             split: str = typer.Option("test", help="test, val or train"), device: str = typer.Option("auto")) -> None:
+def evaluate(run: str = typer.Argument(..., help="a classify run folder"),
+             split: str = typer.Option(None, help="the run's split to judge: test (the default), val or train"),
+             out: str = typer.Option(None, help="also write the result to this JSON file"),
+             device: str = typer.Option("auto")) -> None:
     """Accuracy and per-class accuracy of a run's best checkpoint on a split of its dataset."""
-    from cnnlab.classify.evaluate import evaluate_model, load_classifier
-    from cnnlab.data.datasets import load_run_dataset
+    from cnnlab.classify.evaluate import evaluate_run
 
-    if split not in ("test", "val", "train"):
-        raise CnnlabError(f"--split must be test, val or train, got {split!r}")
-    if Path(run).suffix.lower() in (".onnx", ".safetensors"):
-        raise CnnlabError(f"evaluate takes a run folder (its test split is recorded there), not the exported {run}")
-    loaded = load_classifier(run, device=device)
-    cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
-    splits = load_run_dataset(loaded.run, cfg.data)
-    for note in splits.notes:
-        console.print(note, style="yellow")
-    data = getattr(splits, split)
-    result = evaluate_model(loaded.model, data, device=loaded.model.mean.device, precision=cfg.fit.precision,
-                            tta=cfg.fit.tta)
-    matrix = result["confusion"]
-    rows = [{"class": c, "images": int(matrix[i].sum()), "accuracy": float(matrix[i, i] / max(matrix[i].sum(), 1))}
-            for i, c in enumerate(loaded.classes)]
-    print_table(rows, f"{split}: accuracy {result['acc']:.2%}, loss {result['loss']:.4f}")
+    result = evaluate_run(run, out, device=device, split=split)
+    rows = [{"class": c, **v} for c, v in result["per_class"].items()]
+    print_table(rows, f"{result['judged']}: accuracy {result['acc']:.2%}, loss {result['loss']:.4f}")
 
 
 @app.command("predict")

@@ -99,3 +99,39 @@ def predict_images(loaded: LoadedClassifier, inputs: list[str | Path], top_k: in
         top = [(loaded.classes[i], float(q)) for q, i in zip(p.tolist(), idx.tolist(), strict=True)]
         results.append({"path": str(path), "top": top})
     return results
+
+
+SPLITS = ("test", "val", "train")
+
+
+def evaluate_run(run_path: str | Path, out: str | Path | None = None, device: str = "auto",
+                 split: str | None = None) -> dict:
+    """The run's best checkpoint on one of its splits (`split`: test, the default, val or train): accuracy, loss and
+    each class's accuracy; also written to the JSON file `out` when given (never over an existing file)."""
+    from cnnlab.checks import check_split
+    from cnnlab.classify.config import ClassifyConfig
+    from cnnlab.cliutil import fresh_path
+    from cnnlab.console import console
+    from cnnlab.data.datasets import load_run_dataset
+    from cnnlab.train.run import write_json_atomic
+
+    check_split(split, None, SPLITS)
+    if Path(run_path).suffix.lower() in (".onnx", ".safetensors"):
+        raise DataError(f"evaluate takes a run folder (its splits are recorded there), not the exported {run_path}")
+    loaded = load_classifier(run_path, device=device)
+    cfg = ClassifyConfig.from_dict(loaded.run.read_json("config.json"))
+    splits = load_run_dataset(loaded.run, cfg.data)
+    for note in splits.notes:
+        console.print(note, style="yellow")
+    judged = split or "test"
+    data = getattr(splits, judged)
+    scored = evaluate_model(loaded.model, data, device=loaded.model.mean.device, precision=cfg.fit.precision,
+                            tta=cfg.fit.tta)
+    matrix = scored["confusion"]
+    per_class = {c: {"images": int(matrix[i].sum()), "accuracy": float(matrix[i, i] / max(matrix[i].sum(), 1))}
+                 for i, c in enumerate(loaded.classes)}
+    result = {"judged": judged, "count": int(matrix.sum()), "acc": float(scored["acc"]), "loss": float(scored["loss"]),
+              "per_class": per_class}
+    if out is not None:
+        write_json_atomic(fresh_path(out), result)
+    return result

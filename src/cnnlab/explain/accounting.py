@@ -11,25 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnnlab.checks import check_choice, check_number
+from cnnlab.checks import (
+    check_choice,
+    check_number,
+    parse_hwc,  # noqa: F401  (explain's callers and tests read it here)
+)
 from cnnlab.errors import ConfigError
 
 PADDINGS = ("same", "valid")
-
-
-def parse_hwc(text: str, option: str = "--input") -> tuple[int, int, int]:
-    """'150x100x3' -> (150, 100, 3): height x width x channels, as the lecture writes a 150x100 RGB image."""
-    parts = str(text).lower().replace(" ", "").split("x")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) == 2:
-        values = (*values, 1)  # HxW: one channel
-    if len(values) != 3 or min(values) < 1 or max(values) > 1_000_000:
-        raise ConfigError(f"{option} must be HEIGHTxWIDTHxCHANNELS with whole numbers from 1 to 1,000,000, such as "
-                          f"150x100x3 (a 150-high, 100-wide RGB image), got {text!r}")
-    return values  # type: ignore[return-value]
 
 
 def output_side(side: int, kernel: int, stride: int, padding: str) -> int:

@@ -174,11 +174,10 @@ def cam(run: str = typer.Argument(..., help="a classify, similarity or localize 
 def run_task(run: str) -> str | None:
     """The task of a run folder, None when `run` is not one (load_trained then says why)."""
     from cnnlab.errors import CnnlabError
-    from cnnlab.runs import task_of
-    from cnnlab.train.run import RunDir
+    from cnnlab.runs import task_of_run
 
     try:
-        return task_of(RunDir.open(run).path)
+        return task_of_run(run)
     except CnnlabError:
         return None
 

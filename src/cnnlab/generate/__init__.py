@@ -1,7 +1,14 @@
 """Image generation: the seed's DCGAN networks, GAN training, latent inversion and interpolation, GAN health."""
 
+from __future__ import annotations
 
-def train(*, callbacks=(), **options):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and editors: `import cnnlab` stays light
+    from cnnlab.runview import Run
+
+
+def train(*, callbacks=(), **options) -> Run:
     """Train a DCGAN from Python; returns the Run (summary, history, paths, .plot()); the sample grid of the last
     epoch is run.paths["last_epoch"] (all of them in run.path / "epochs").
 

@@ -1,7 +1,14 @@
 """Localize and detect objects: class + box heads on a backbone, a grid detector, box metrics."""
 
+from __future__ import annotations
 
-def train(*, callbacks=(), **options):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and editors: `import cnnlab` stays light
+    from cnnlab.runview import Run
+
+
+def train(*, callbacks=(), **options) -> Run:
     """Train a localizer from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab localize train`'s options with underscores (see its --help), e.g.

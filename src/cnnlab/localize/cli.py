@@ -49,6 +49,8 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
 
 @app.command("evaluate")
 def evaluate(run: str = typer.Argument(..., help="a localize run folder"),
+             split: str = typer.Option(None, help="the run's split to judge: test (the default; val when the run "
+                                       "holds no test images), val or train"),
              data: str = typer.Option(None, help="other boxed images to judge (default: the run's test split)"),
              out: str = typer.Option(None, help="also write the per-image results to this JSON file"),
              device: str = typer.Option("auto")) -> None:
@@ -58,7 +60,7 @@ def evaluate(run: str = typer.Argument(..., help="a localize run folder"),
     from cnnlab.localize.predict import evaluate_run
 
     check_device(device)
-    result = evaluate_run(run, data, out, device=device)
+    result = evaluate_run(run, data, out, device=device, split=split)
     print_table([{k: result[k] for k in ("count", "mean_iou", "acc50", "class_acc", "map50", "map")}],
                 f"{result['judged']} ({result['count']} images)")
 

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from cnnlab.atomic import write_text
+from cnnlab.checks import check_split
 from cnnlab.cliutil import fresh_path
 from cnnlab.data.boxes.frame import fit_image, from_frame, region
 from cnnlab.data.folders import collect_image_paths
@@ -22,6 +23,7 @@ from cnnlab.localize.draw import draw, labelled, save_png
 from cnnlab.localize.exported import OnnxLocalizer, load_exported
 from cnnlab.localize.model import Localizer, localizer_from_spec
 from cnnlab.localize.steps import predict_boxes
+from cnnlab.options import said
 from cnnlab.train.device import resolve_device
 from cnnlab.train.run import RunDir, open_trained, write_json_atomic
 
@@ -41,9 +43,14 @@ def load_localizer(run_path: str | Path) -> tuple[RunDir, LocalizeConfig, Locali
     return run, cfg, model.eval(), classes
 
 
+SPLITS = ("test", "val", "train")
+
+
 def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None,
-                 device: str = "cpu") -> dict:
-    """The run's best model judged on its stored test split (or on `data`, FORMAT:PATH, every image of it)."""
+                 device: str = "cpu", split: str | None = None) -> dict:
+    """The run's best model judged on one of its stored splits (`split`; by default the test split, or val when
+    the run holds no test images) or on `data` (FORMAT:PATH, every image of it)."""
+    check_split(split, data, SPLITS)
     from dataclasses import replace
 
     from cnnlab.localize.evaluate import evaluate_boxes
@@ -52,7 +59,10 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
     run, cfg, model, classes = load_localizer(run_path)
     if data is None:
         parts = split_data(load_box_data(cfg, classes=classes)[0], run.read_json("splits.json"))
-        judged, boxes = ("test", parts["test"]) if len(parts["test"]) else ("val", parts["val"])
+        judged = split or ("test" if len(parts["test"]) else "val")
+        boxes = parts[judged]
+        if not len(boxes):
+            raise DataError(f"the run holds no {judged} images; evaluate another {said('split')}")
     else:
         judged, boxes = data, load_box_data(replace(cfg, data=data), classes=classes)[0]
     on = resolve_device(device)

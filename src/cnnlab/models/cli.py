@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cnnlab.checks import check_number
+from cnnlab.checks import check_number, parse_hwc
 from cnnlab.console import console
 from cnnlab.errors import CnnlabError
 
@@ -36,11 +36,13 @@ def list_models(pretrained: bool = typer.Option(False, "--pretrained",
 
 
 def parse_input(text: str) -> tuple[int, int, int]:
-    """'3x32x32' -> (3, 32, 32)."""
-    try:
-        c, h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CnnlabError(f"--input must look like 3x32x32 (channels x height x width), got {text!r}") from None
+    """'32x32x3' -> (3, 32, 32): read as HEIGHTxWIDTHxCHANNELS, as `explain layer` reads it; returned in the
+    network's order (channels, height, width). The order this command took before (3x32x32) is refused with the
+    spelling to use, never taken as 3 rows of 32 channels."""
+    h, w, c = parse_hwc(text)
+    if h in (1, 3) and w == c and c not in (1, 3):
+        raise CnnlabError(f"--input is HEIGHTxWIDTHxCHANNELS (as in cnnlab explain layer): pass {w}x{c}x{h} for a "
+                          f"{w}x{c} image of {h} channel{'s' if h > 1 else ''}, not {text!r}")
     if h != w:
         raise CnnlabError(f"models take square images; got {h}x{w}")
     if c not in (1, 3) or not 1 <= h <= 4096:
@@ -50,7 +52,7 @@ def parse_input(text: str) -> tuple[int, int, int]:
 
 @app.command("summary")
 def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
-            input: str = typer.Option("3x32x32", "--input", help="channels x height x width"),
+            input: str = typer.Option("32x32x3", "--input", help="HEIGHTxWIDTHxCHANNELS of the network's input"),
             classes: int = typer.Option(10, "--classes"),
             batch: int = typer.Option(32, "--batch-size", "--batch", help="batch size for the per-batch memory")
             ) -> None:
@@ -63,7 +65,7 @@ def summary(name: str = typer.Argument(..., help="a zoo name or timm:NAME"),
     check_number("classes", classes, low=1, integer=True)
     model = create_model(name, c, classes, h)
     s = summarize(model, (c, h, h), batch)
-    table = Table("layer", "type", "output shape", "params", "mult-adds", title=f"{name} on {c}x{h}x{h}")
+    table = Table("layer", "type", "output (C, H, W)", "params", "mult-adds", title=f"{name} on a {h}x{h}x{c} input")
     for row in s.rows:
         table.add_row(row.name, row.kind, str(row.output_shape), f"{row.params:,}", human(row.macs))
     console.print(table)

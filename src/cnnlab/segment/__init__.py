@@ -1,7 +1,14 @@
 """Semantic segmentation: a U-Net on a pretrained encoder, mask data, metrics, prediction overlays."""
 
+from __future__ import annotations
 
-def train(*, callbacks=(), **options):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and editors: `import cnnlab` stays light
+    from cnnlab.runview import Run
+
+
+def train(*, callbacks=(), **options) -> Run:
     """Train a U-Net from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab segment train`'s options with underscores (see its --help), e.g.

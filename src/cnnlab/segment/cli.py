@@ -41,6 +41,7 @@ def train(ctx: typer.Context,
 
 @app.command("evaluate")
 def evaluate(run: str = typer.Argument(..., help="a segment run folder"),
+             split: str = typer.Option(None, help="the run's split to judge: val (the default) or train"),
              data: str = typer.Option(None, help="other masked images to judge: digits, isbi:PATH, oxford-pet:PATH or "
                                       "folder:PATH (default: the run's validation split)"),
              out: str = typer.Option(None, help="also write the result to this JSON file"),
@@ -51,7 +52,7 @@ def evaluate(run: str = typer.Argument(..., help="a segment run folder"),
     from cnnlab.segment.evaluate import evaluate_run
 
     check_device(device)
-    result = evaluate_run(run, data, out, device=device)
+    result = evaluate_run(run, data, out, device=device, split=split)
     print_table([{"class": c, "iou": v} for c, v in result["iou"].items()],
                 f"{result['judged']} ({result['count']} images): pixel accuracy {result['pixel_acc']:.2%}, "
                 f"mIoU {result['miou']:.3f}, Dice {result['dice']:.3f}")

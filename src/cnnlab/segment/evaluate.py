@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.checks import check_split
 from cnnlab.cliutil import fresh_path
 from cnnlab.errors import DataError
 from cnnlab.segment.metrics import confusion, scores
@@ -26,10 +27,14 @@ def confusion_of(model, data, batch_size: int = 16) -> torch.Tensor:
     return matrix
 
 
+SPLITS = ("val", "train")  # segment runs hold no test split
+
+
 def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path | None = None,
-                 device: str = "cpu") -> dict:
-    """The run's best model (on `device`) on its validation split (segment runs hold no test split) or on every
+                 device: str = "cpu", split: str | None = None) -> dict:
+    """The run's best model (on `device`) on one of its splits (`split`: val, the default, or train) or on every
     image of `data` (digits or LAYOUT:PATH, resized to the run's size)."""
+    check_split(split, data, SPLITS)
     from cnnlab.segment.predict import open_unet
     from cnnlab.segment.training import load_mask_data, load_splits
     from cnnlab.train.device import resolve_device
@@ -37,7 +42,9 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
     run, cfg, model, classes = open_unet(run_path)
     model.to(resolve_device(device))
     if data is None:
-        judged, images = "val", load_splits(cfg)[1]
+        judged = split or "val"
+        train, val = load_splits(cfg)
+        images = val if judged == "val" else train
     else:
         judged, images = data, load_mask_data(data, cfg.image_size)
         if images.classes != classes or images.images.shape[1] != model.spec.in_channels:

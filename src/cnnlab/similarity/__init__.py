@@ -1,7 +1,14 @@
 """Similar-image search: Siamese pairs, metric-learning embeddings, a faiss index, retrieval metrics, plots."""
 
+from __future__ import annotations
 
-def train(*, callbacks=(), **options):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and editors: `import cnnlab` stays light
+    from cnnlab.runview import Run
+
+
+def train(*, callbacks=(), **options) -> Run:
     """Train an image embedding from Python; returns the Run (summary, history, paths, .plot(), .load()).
 
     The keywords are `cnnlab similarity train`'s options with underscores (see its --help), e.g.
