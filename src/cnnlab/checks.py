@@ -117,8 +117,7 @@ def parse_hwc(text: str, field: str = "input") -> tuple[int, int, int]:
         values = (*values, 1)  # HxW: one channel
     if len(values) != 3 or min(values) < 1 or max(values) > 1_000_000:
         raise ConfigError(f"{option(field)} must be HEIGHTxWIDTHxCHANNELS with whole numbers from 1 to 1,000,000, "
-                          f"such as "
-                          f"150x100x3 (a 150-high, 100-wide RGB image), got {text!r}")
+                          f"such as 150x100x3 (a 150-high, 100-wide RGB image), got {text!r}")
     return values  # type: ignore[return-value]
 
 

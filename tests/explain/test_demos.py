@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.checks import parse_hwc
 from cnnlab.errors import CnnlabError, ConfigError, DataError
-from cnnlab.explain.accounting import conv_layer_cost, parse_hwc
+from cnnlab.explain.accounting import conv_layer_cost
 from cnnlab.explain.demos import convolve, depth_pool, pool
 from cnnlab.explain.kernels import kernel_file, line
 from tests.cli import cnnlab

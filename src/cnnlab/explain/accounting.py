@@ -11,11 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnnlab.checks import (
-    check_choice,
-    check_number,
-    parse_hwc,  # noqa: F401  (explain's callers and tests read it here)
-)
+from cnnlab.checks import check_choice, check_number
 from cnnlab.errors import ConfigError
 
 PADDINGS = ("same", "valid")

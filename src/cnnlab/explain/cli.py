@@ -44,7 +44,8 @@ def layer(input: str = typer.Option("150x100x3", "--input", help="HEIGHTxWIDTHxC
           bits: int = typer.Option(32, "--bits", help="bits per value (32 for float32, 16 for bf16)"),
           out: str = OUT) -> None:
     """Resource accounting of one convolution layer: parameters, multiplications, feature-map memory."""
-    from cnnlab.explain.accounting import conv_layer_cost, parse_hwc
+    from cnnlab.checks import parse_hwc
+    from cnnlab.explain.accounting import conv_layer_cost
 
     cost = conv_layer_cost(parse_hwc(input), filters=filters, kernel=kernel, stride=stride, padding=padding,
                            batch=batch, bits=bits)

@@ -102,10 +102,9 @@ class PretrainedEmbedder(Embedder):
 
 def _run_embedder(run: Path, device: str) -> Embedder:
     """The embedder of a trained run, from the room of the run's task (a room that embeds has `embed.run_embedder`)."""
-    from cnnlab.runs import task_of
-    from cnnlab.train import RunDir
+    from cnnlab.runs import task_of_run
 
-    task = task_of(RunDir.open(run).path)
+    task = task_of_run(run)
     try:
         room = import_module(f"cnnlab.{task}.embed")
     except ModuleNotFoundError:

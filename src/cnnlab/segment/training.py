@@ -87,7 +87,7 @@ class SegmentConfig:
         check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
         if self.freeze_epochs + self.finetune_epochs < 1:
             raise ConfigError(f"{said('freeze_epochs')} and {said('finetune_epochs')} are both 0: give at least one "
-                              f"epoch to train")
+                              "epoch to train")
         check_number("freeze_lr", self.freeze_lr, low=0, low_open=True, high=10)
         check_number("finetune_lr", self.finetune_lr, low=0, low_open=True, high=10)
         check_number("batch_size", self.batch_size, low=2, high=1 << 16, integer=True)  # BatchNorm needs 2

@@ -52,9 +52,8 @@ class SimilarityConfig:
         check_number("holdout_classes", self.holdout_classes, low=0, high=100_000, integer=True)
         if self.per_class and (self.method != "metric" or not 2 <= self.per_class <= self.fit.batch_size // 2):
             raise ConfigError(f"{said('per_class')} takes 2 to half the batch size ({self.fit.batch_size // 2}) "
-                              f"images of each "
-                              f"class, with {said('method')} metric; got {self.per_class} with {said('method')} "
-                              f"{self.method}")
+                              f"images of each class, with {said('method')} metric; got {self.per_class} with "
+                              f"{said('method')} {self.method}")
         check_run_name(self.name)
         if self.model == AUTO:
             if self.model_args or self.pretrained or self.weights:

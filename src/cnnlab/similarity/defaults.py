@@ -25,7 +25,6 @@ def sized_model(model: str, pretrained: bool, side: int) -> tuple[str, bool, str
         return model, pretrained, ""
     if side <= SMALL_IMAGE_SIDE:
         return SMALL_MODEL, False, (f"{said('model')} auto: {SMALL_MODEL} trained from scratch for {side}x{side} "
-                                    f"images "
-                                    f"(small images: a fast net, no pretrained features needed)")
+                                    "images (small images: a fast net, no pretrained features needed)")
     return PHOTO_MODEL, True, (f"{said('model')} auto: ImageNet-pretrained {PHOTO_MODEL} fine-tuned for {side}x{side} "
                                "photos")

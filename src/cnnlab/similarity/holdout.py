@@ -36,4 +36,4 @@ def split_classes(data: DataSplits, holdout: int) -> tuple[DataSplits, DataSplit
 def holdout_note(data: DataSplits, holdout: int) -> str:
     names = data.classes[len(data.classes) - holdout:]
     return (f"{said('holdout_classes')} {holdout}: {', '.join(names)} never trained on; judged apart on "
-            f"their own images")
+            "their own images")

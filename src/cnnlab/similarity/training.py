@@ -209,8 +209,7 @@ def verdict(rows: list[dict]) -> str:
         return ""
     shown = ", ".join(f"{m} {mine[m]:.3f} vs {pixels[m]:.3f}" for m in worse)
     return (f"no better than raw pixels ({shown}): train longer, try {said('method')} metric, a smaller "
-            f"{said('model')} for "
-            "small images, or the pretrained index (cnnlab similarity index pretrained ...)")
+            f"{said('model')} for small images, or the pretrained index (cnnlab similarity index pretrained ...)")
 
 
 def draw_figures(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSplits,

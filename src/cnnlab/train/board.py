@@ -17,8 +17,7 @@ def check_tensorboard(wanted: bool) -> None:
     """ConfigError when --tensorboard is asked for but the package is not installed (said before training)."""
     if wanted and find_spec("tensorboard") is None:
         raise ConfigError(f"{said('tensorboard', True)} needs the tensorboard package: pip install tensorboard (or "
-                          f"leave "
-                          f"{said('tensorboard', True)} out)")
+                          f"leave {said('tensorboard', True)} out)")
 
 
 class Board:

@@ -198,7 +198,7 @@ class _Loop:
         if "loss" not in train:  # every batch was dropped: a loader cannot make one full batch of the data
             raise DataError(f"no training batch in epoch {epoch + 1}: the training images do not fill one batch of "
                             f"{getattr(self.train_loader, 'batch_size', '?')}; lower {said('batch_size')} or give "
-                            f"more images")
+                            "more images")
         record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train.items()}, "lr": lr, "seconds": seconds,
                   "phase": self.phase.name}
         if not math.isfinite(train["loss"]):

@@ -70,8 +70,7 @@ def resumed_config(stored, given_cfg, given: set[str], from_dict: Callable[[dict
                 _compare(option, key, old, new, extendable, changes, differences)
     if differences:
         raise ConfigError(f"{said('resume', True)} continues a run with its own settings, but these options differ "
-                          f"from it: "
-                          + "; ".join(differences) + ". Leave them out to continue, or start a new run "
+                          "from it: " + "; ".join(differences) + ". Leave them out to continue, or start a new run "
                           f"(another {said('name')}, or {said('overwrite', True)})")
     if not changes:
         return stored
