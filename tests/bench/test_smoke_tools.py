@@ -4,7 +4,8 @@ import pytest
 
 from tests.bench import run_smoke
 
-HERE = ("export_cpu", "export_parity", "load_folder", "localize_pet", "serve_changes", "serve_load", "similarity_cpu")
+HERE = ("export_cpu", "export_parity", "generate_small", "load_folder", "localize_pet", "serve_changes", "serve_load",
+        "similarity_cpu")
 
 
 @pytest.mark.parametrize("name", HERE)

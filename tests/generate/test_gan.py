@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from cnnlab.data.augment import AugmentConfig
@@ -31,22 +30,24 @@ def test_generator_and_discriminator_shapes(name, size):
     assert convs == [64, 128, 128]
 
 
-def test_one_step_moves_both_networks_the_intended_way():
-    cfg = GanConfig(image_size=32, label_noise=0.0, lr_d=1e-3, lr_g=1e-3, device="cpu")
+@pytest.mark.parametrize("loss,spectral_norm", [("bce", False), ("nonsaturating", False), ("hinge", True)])
+def test_one_step_moves_both_networks_the_intended_way(loss, spectral_norm):
+    cfg = GanConfig(image_size=32, label_noise=0.0, lr_d=1e-3, lr_g=1e-3, device="cpu", diffaug="none", loss=loss,
+                    spectral_norm=spectral_norm)
     trainer = GanTrainer(cfg, torch.device("cpu"))
     real = torch.rand(16, 3, 32, 32) * 0.5 + 0.5  # bright "real" images
     z_d, z_g = torch.randn(16, 128), torch.randn(16, 128)
-    target = torch.cat([torch.ones(16), torch.zeros(16)])
 
     def d_loss(D, G):
         torch.manual_seed(0)
         with torch.no_grad():
-            return float(F.binary_cross_entropy_with_logits(D(torch.cat([real, G(z_d)])), target))
+            logits = D(torch.cat([real, G(z_d)]))
+            return float(trainer.d_loss(logits[:16], logits[16:], torch.Generator()))
 
     def g_loss(D, G):
         torch.manual_seed(0)
         with torch.no_grad():
-            return float(F.binary_cross_entropy_with_logits(D(G(z_g)), torch.ones(16)))
+            return float(trainer.g_loss(D(torch.cat([real, G(z_g)]))[16:]))
 
     D0, G0 = copy.deepcopy(trainer.D), copy.deepcopy(trainer.G)
     torch.manual_seed(0)

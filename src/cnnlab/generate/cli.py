@@ -1,4 +1,4 @@
-"""`cnnlab generate ...`: train, sample, invert, interpolate."""
+"""`cnnlab generate ...`: train, compare, sample, invert, interpolate."""
 
 from __future__ import annotations
 
@@ -37,9 +37,18 @@ def train(
     preset: str = typer.Option("dcgan", help="Adam settings: dcgan (2e-4, beta1 0.5) or seed (1e-4, Keras betas)"),
     lr_d: float = typer.Option(None, help="discriminator learning rate (default: the preset's)"),
     lr_g: float = typer.Option(None, help="generator learning rate (default: the preset's)"),
-    label_noise: float = typer.Option(0.05), augment: str = typer.Option("seed", help="seed (flip, zoom 0.1, "
-                                                                          "rotation 36 deg), none, or a list"),
+    label_noise: float = typer.Option(0.05, help="+- noise on the bce loss's 1/0 targets (the seed's)"),
+    augment: str = typer.Option("hflip", help="of the real images only: hflip, seed (flip, zoom 0.1, rotation "
+                                "36 deg), none, or a list"),
+    loss: str = typer.Option("bce", help="bce (the seed's), nonsaturating or hinge"),
+    diffaug: str = typer.Option("color,translation,cutout", help="DiffAugment of real and generated images "
+                                "alike: a list of color, translation, cutout; or none"),
+    ema: float = typer.Option(0.999, help="decay of the averaged generator used for samples and scores (0: none)"),
+    spectral_norm: bool = typer.Option(False, help="spectral norm in the discriminator, in place of BatchNorm"),
+    r1: float = typer.Option(0.0, help="R1 penalty weight on the discriminator's gradient at real images (0: none)"),
     sample_every: int = typer.Option(1, help="save the fixed-noise grid every N epochs"),
+    health_samples: int = typer.Option(256, help="generated images scored each epoch (FID, KID, precision, recall) "
+                                       "against as many real ones"),
     features: str = typer.Option("auto", help="feature space for diversity/FID/KID: auto, efficientnet_lite0, "
                                  "pixels, run:CLASSIFIER_RUN"),
     name: str = typer.Option(None), runs_dir: str = typer.Option("runs"),
@@ -51,6 +60,18 @@ def train(
     from cnnlab.generate.options import train as train_run
 
     exit_for(train_run(Options.from_cli(ctx)))
+
+
+WEIGHTS_HELP = "ema: the averaged generator (where the run keeps one); raw: the trained one"
+@app.command("compare")
+def compare(runs: list[str] = typer.Argument(..., help="finished GAN run folders"),
+            out: str = typer.Option("runs/generate-compare", help="where compare.html/png/json go")) -> None:
+    """One table of the runs' scores beside their real-vs-real floors, and their per-epoch FID and recall."""
+    from cnnlab.cliutil import print_table
+    from cnnlab.generate.compare import compare_runs
+
+    print_table(compare_runs(runs, out))
+    console.print(f"wrote {Path(out) / 'compare.html'}")
 
 
 MAX_SAMPLES = 1024  # a 32 x 32 grid: more is not something to look at
@@ -71,7 +92,7 @@ def output_file(out: str) -> Path:
 def sample(run: str = typer.Argument(..., help="a GAN run folder"),
            n: int = typer.Option(64, "-n", help=f"how many images (1 to {MAX_SAMPLES})"),
            seed: int = typer.Option(0), out: str = typer.Option("samples.png", help="a .png, .jpg, .pdf or .svg"),
-           device: str = typer.Option("auto")) -> None:
+           weights: str = typer.Option("ema", help=WEIGHTS_HELP), device: str = typer.Option("auto")) -> None:
     """A grid of n generated images."""
     import torch
 
@@ -84,7 +105,7 @@ def sample(run: str = typer.Argument(..., help="a GAN run folder"),
     check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
     check_device(device)
     path = output_file(out)
-    G, cfg = load_generator(run, resolve_device(device))
+    G, cfg = load_generator(run, resolve_device(device), weights)
     z = torch.randn(n, cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
     save_sample_grid(render(G, z), path, rows=max(1, int(n ** 0.5)))
     console.print(f"wrote {path}")
@@ -120,7 +141,7 @@ def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., 
                scale_every: int = typer.Option(0, help="also show the latent with every N-th value scaled (0: no)"),
                factor: float = typer.Option(5.0), seed: int = typer.Option(0),
                out: str = typer.Option("inversion", help="a folder: strip.png and latent.pt go there"),
-               device: str = typer.Option("auto")) -> None:
+               weights: str = typer.Option("ema", help=WEIGHTS_HELP), device: str = typer.Option("auto")) -> None:
     """Optimise a noise vector so that the generator reproduces IMAGE; saves the strip and the latent."""
     import torch
 
@@ -136,9 +157,10 @@ def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., 
     check_number("seed", seed, low=0, high=2**63 - 1, integer=True)
     check_device(device)
     folder = output_folder(out)
-    G, cfg = L.load_generator(run, resolve_device(device))
+    G, cfg = L.load_generator(run, resolve_device(device), weights)
     target = _target(image, cfg.image_size, cfg.channels, fit)
     result = L.invert(G, target, steps=steps, lr=lr, seed=seed)
+    quality = L.reconstruction_quality(target, result.strip[steps])
     folder.mkdir(parents=True, exist_ok=True)
     save_atomic(result.latent, folder / "latent.pt")
     images = [target, *result.strip.values()]
@@ -147,8 +169,8 @@ def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., 
         images.append(L.render(G, L.scale_every(result.latent, scale_every, factor).unsqueeze(0))[0])
         labels.append(f"every {scale_every}th x{factor:g}")
     save_grid(torch.stack(images).unsqueeze(0), folder / "strip.png", col_labels=labels)
-    console.print(f"MSE {result.mse[0]:.4f} -> {result.mse[-1]:.4f} in {steps} steps; wrote {folder / 'strip.png'} "
-                  f"and {folder / 'latent.pt'}")
+    console.print(f"MSE {result.mse[0]:.4f} -> {result.mse[-1]:.4f} in {steps} steps (PSNR {quality['psnr']:.2f} dB, "
+                  f"SSIM {quality['ssim']:.3f}); wrote {folder / 'strip.png'} and {folder / 'latent.pt'}")
 
 
 SEED = re.compile(r"seed:(\d{1,18})")
@@ -160,7 +182,7 @@ def interpolate(run: str = typer.Argument(...),
                 b: str = typer.Argument(..., help="an image file, a latent.pt, or seed:N"),
                 steps: int = typer.Option(8, help="images in the row, the two ends included (2 to 100)"),
                 fit: bool = typer.Option(False), out: str = typer.Option("interpolation.png"),
-                device: str = typer.Option("auto")) -> None:
+                weights: str = typer.Option("ema", help=WEIGHTS_HELP), device: str = typer.Option("auto")) -> None:
     """The grid of weighted averages between two latents (images are inverted first)."""
     import torch
 
@@ -174,7 +196,7 @@ def interpolate(run: str = typer.Argument(...),
     for item in (a, b):
         if item.startswith("seed:") and not SEED.fullmatch(item):
             raise ConfigError(f"{item!r}: seed:N takes a whole number N >= 0, such as seed:1")
-    G, cfg = L.load_generator(run, resolve_device(device))
+    G, cfg = L.load_generator(run, resolve_device(device), weights)
 
     def latent_of(item: str) -> torch.Tensor:
         if item.startswith("seed:"):

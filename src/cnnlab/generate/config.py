@@ -8,6 +8,7 @@ from pathlib import Path
 from cnnlab.checks import check_choice, check_device, check_number, config_with_augment
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.errors import ConfigError
+from cnnlab.generate.diffaug import parse_policy
 from cnnlab.generate.nets import GENERATORS, SIZES
 from cnnlab.options import said
 from cnnlab.train.board import check_tensorboard
@@ -24,9 +25,16 @@ SEED_AUGMENT = AugmentConfig(hflip=True, zoom=0.1, rotation=36.0)
 OPTIMIZER_PRESETS = {"seed": (1e-4, 1e-4, 0.9, 0.999), "dcgan": (2e-4, 2e-4, 0.5, 0.999)}
 
 # The network settings a resumed run must share with the run folder's.
-NETWORK_FIELDS = ("generator", "latent_dim", "image_size", "channels", "width")
+NETWORK_FIELDS = ("generator", "latent_dim", "image_size", "channels", "width", "spectral_norm")
 # Keys every GAN run's config.json has had: a config.json without them is another task's.
-REQUIRED_KEYS = ("data", *NETWORK_FIELDS, "epochs", "augment")
+REQUIRED_KEYS = ("data", "generator", "latent_dim", "image_size", "channels", "width", "epochs", "augment")
+# What a run made before these settings existed trained with (its config.json lacks them).
+BEFORE_SMALL_DATA = {"loss": "bce", "diffaug": "none", "ema": 0.0, "spectral_norm": False, "r1": 0.0}
+# bce: the seed's (BCE on one batch of real + fake with noisy 1/0 targets; the generator's BCE against "real");
+# nonsaturating: the logistic loss of Goodfellow et al. 2014 with exact targets, softplus(-D(x)) + softplus(D(G(z)))
+#   for the discriminator and softplus(-D(G(z))) for the generator (StyleGAN2's and DiffAugment's);
+# hinge: max(0, 1 - D(x)) + max(0, 1 + D(G(z))) and -D(G(z)) (SN-GAN, BigGAN).
+LOSSES = ("bce", "nonsaturating", "hinge")
 FEATURE_SPACES = ("auto", "efficientnet_lite0", "pixels")  # or run:CLASSIFIER_RUN
 
 
@@ -45,10 +53,17 @@ class GanConfig:
     lr_g: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    label_noise: float = 0.05  # uniform noise of +- this on the discriminator's 1/0 targets (the seed's)
-    augment: AugmentConfig = field(default_factory=lambda: SEED_AUGMENT)
+    label_noise: float = 0.05  # uniform noise of +- this on the discriminator's 1/0 targets (the seed's; bce only)
+    # Of the real images only, in the loader: a mirror image is still a real photo, but a rotated or zoomed one
+    # is not, and the generator would learn to make those (the seed's SEED_AUGMENT); DiffAugment below does the rest.
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(hflip=True))
+    loss: str = "bce"  # bce (the seed's), nonsaturating or hinge: LOSSES above
+    diffaug: str = "color,translation,cutout"  # DiffAugment of real and generated images alike, or none
+    ema: float = 0.999  # decay per step of the averaged generator used for samples and scores; 0: none
+    spectral_norm: bool = False  # spectral norm on the discriminator's layers, in place of its BatchNorm
+    r1: float = 0.0  # R1 penalty weight gamma on the discriminator's gradient at real images; 0: none
     sample_every: int = 1  # save the fixed-noise sample grid every N epochs
-    health_samples: int = 256  # generated images per epoch for the diversity (mode-collapse) score
+    health_samples: int = 256  # generated images scored each epoch (FID, KID, precision, recall, diversity)
     features: str = "auto"  # feature extractor for diversity / FID / KID: auto, efficientnet_lite0, pixels, run:PATH
     precision: str = "auto"
     seed: int = 0
@@ -85,8 +100,14 @@ class GanConfig:
         check_number("label_noise", self.label_noise, low=0, high=0.5, high_open=True)  # 1 - 0.5 would meet 0 + 0.5
         if not isinstance(self.augment, AugmentConfig):
             raise ConfigError(f"augment must be an AugmentConfig, got {self.augment!r}")
+        check_choice("loss", self.loss, LOSSES)
+        parse_policy(self.diffaug)
+        check_number("ema", self.ema, low=0, high=1, high_open=True)
+        if not isinstance(self.spectral_norm, bool):
+            raise ConfigError(f"{said('spectral_norm')} must be true or false, got {self.spectral_norm!r}")
+        check_number("r1", self.r1, low=0, high=1e6)
         check_number("sample_every", self.sample_every, low=1, integer=True)
-        check_number("health_samples", self.health_samples, low=2, high=100_000, integer=True)
+        check_number("health_samples", self.health_samples, low=8, high=100_000, integer=True)
         if not isinstance(self.features, str) or not (self.features in FEATURE_SPACES or (
                 self.features.startswith("run:") and self.features[4:].strip())):
             raise ConfigError(f"{said('features')} must be {', '.join(FEATURE_SPACES)} or run:CLASSIFIER_RUN, "
@@ -115,4 +136,6 @@ class GanConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GanConfig:
         """The config of a run folder's config.json; RunFolderError when it is not a GAN run's."""
+        if isinstance(d, dict) and all(k in d for k in REQUIRED_KEYS):
+            d = {**BEFORE_SMALL_DATA, **d}
         return config_with_augment(cls, d, REQUIRED_KEYS, AugmentConfig, "generate")

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cnnlab.checks import check_number
+from cnnlab.checks import check_choice, check_number
 from cnnlab.errors import DataError, RunFolderError
 from cnnlab.generate.config import GanConfig
 from cnnlab.generate.nets import create_generator
@@ -18,9 +18,15 @@ STRIP_STEPS = (0, 1, 4, 10, 20, 40)  # the seed's inversion strip
 MAX_INTERPOLATION_STEPS = 100  # columns of one interpolation grid
 
 
-def load_generator(run_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, GanConfig]:
-    """The generator of a GAN run's last checkpoint, in inference mode; RunFolderError for a folder that is
-    not a GAN run (another task's, unfinished, or damaged)."""
+WEIGHTS = ("ema", "raw")  # the averaged generator (where the run keeps one), or the trained one
+
+
+def load_generator(run_path: str | Path, device: torch.device, weights: str = "ema"
+                   ) -> tuple[torch.nn.Module, GanConfig]:
+    """The generator of a GAN run's last checkpoint, in inference mode: its averaged weights (weights='ema'),
+    or the raw ones for a run without them or with weights='raw'; RunFolderError for a folder that is not a GAN
+    run (another task's, unfinished, or damaged)."""
+    check_choice("weights", weights, WEIGHTS)
     run = RunDir.open(run_path, task="generate")
     try:
         GanConfig.from_dict(run.read_json("config.json"))  # another task's folder is named before its checkpoint
@@ -35,8 +41,9 @@ def load_generator(run_path: str | Path, device: torch.device) -> tuple[torch.nn
     try:
         cfg = GanConfig.from_dict(ckpt["config"])  # the settings the weights were trained with
         G = create_generator(cfg.generator, cfg.latent_dim, cfg.image_size, cfg.channels, cfg.width)
-        G.load_state_dict(ckpt["model"])
-    except (RunFolderError, RuntimeError) as exc:
+        averaged = nets.get("G_ema")
+        G.load_state_dict(averaged["weights"] if weights == "ema" and isinstance(averaged, dict) else ckpt["model"])
+    except (RunFolderError, RuntimeError, KeyError, TypeError) as exc:
         raise RunFolderError(f"the generator in {run.last_checkpoint} does not match its settings "
                              f"({str(exc).splitlines()[0][:200]}); the file is damaged: train the run again") from None
     return G.to(device).eval(), cfg
@@ -108,6 +115,16 @@ def invert(G: torch.nn.Module, target: torch.Tensor, *, steps: int = 40, lr: flo
     for p in G.parameters():
         p.requires_grad_(True)
     return Inversion(z.detach()[0].cpu(), strip, mse)
+
+
+def reconstruction_quality(target: torch.Tensor, image: torch.Tensor) -> dict[str, float]:
+    """PSNR (dB) and SSIM of `image` as a reconstruction of `target`, both (C, S, S) in [0, 1] (scikit-image's)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    a = target.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    b = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    return {"psnr": float(peak_signal_noise_ratio(a, b, data_range=1.0)),
+            "ssim": float(structural_similarity(a, b, data_range=1.0, channel_axis=2))}
 
 
 def scale_every(latent: torch.Tensor, every: int = 5, factor: float = 5.0) -> torch.Tensor:

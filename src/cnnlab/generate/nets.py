@@ -26,19 +26,24 @@ def check_size(image_size: int) -> int:
 
 class Discriminator(nn.Module):
     """Three blocks of Conv 4x4 stride 2 'same' (64, 128, 128 filters) + BatchNorm + LeakyReLU 0.2, then
-    Flatten, Dropout 0.2 and Dense 1: a logit per image (the seed's sigmoid is in the loss)."""
+    Flatten, Dropout 0.2 and Dense 1: a logit per image (the seed's sigmoid is in the loss).
+    spectral_norm: every conv and the dense layer spectrally normalised (Miyato et al. 2018), without BatchNorm,
+    as in SN-GAN: the normalisation takes BatchNorm's place, and images are judged one by one."""
 
     def __init__(self, image_size: int = 64, channels: int = 3, filters: tuple[int, ...] = (64, 128, 128),
-                 dropout: float = 0.2, width: float = 1.0) -> None:
+                 dropout: float = 0.2, width: float = 1.0, spectral_norm: bool = False) -> None:
         super().__init__()
         side = check_size(image_size)
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        self.batch_norm = not spectral_norm  # with BatchNorm an image's logit depends on its batch
         layers: list[nn.Module] = []
         c = channels
         for f in widths(filters, width):
-            layers += [nn.Conv2d(c, f, 4, stride=2, padding=1), nn.BatchNorm2d(f), nn.LeakyReLU(0.2, inplace=True)]
+            norm = nn.BatchNorm2d(f) if self.batch_norm else nn.Identity()
+            layers += [sn(nn.Conv2d(c, f, 4, stride=2, padding=1)), norm, nn.LeakyReLU(0.2, inplace=True)]
             c = f
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * side * side, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), sn(nn.Linear(c * side * side, 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).squeeze(1)  # (N, C, S, S) -> (N,)

@@ -14,8 +14,8 @@ from cnnlab.errors import ConfigError
 from cnnlab.options import Options, said
 
 FIT_OPTIONS = ("epochs", "batch_size", "seed", "device", "precision", "max_seconds", "tensorboard")
-OWN = ("data_dir", "channels", "generator", "latent_dim", "width", "label_noise", "sample_every", "features", "name",
-       "runs_dir")
+OWN = ("data_dir", "channels", "generator", "latent_dim", "width", "label_noise", "loss", "diffaug", "ema",
+       "spectral_norm", "r1", "sample_every", "health_samples", "features", "name", "runs_dir")
 
 
 def resumed_data(resume: bool, name: str | None, runs_dir: str) -> str:
