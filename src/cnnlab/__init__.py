@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # for type checkers and editors only: `import cnnlab` stays l
     from cnnlab.api import Predictor
     from cnnlab.runview import Run
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = ["TASKS", "CnnlabError", "__version__", "classify", "generate", "load", "localize", "open_run", "segment",
            "similarity"]
 

@@ -78,6 +78,7 @@ def plot_gan_history(history: list[dict], path) -> None:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
     _save(fig, path)
 
 
