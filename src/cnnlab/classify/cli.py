@@ -64,6 +64,10 @@ def train(
                                            "only when not starting from pretrained weights)"),
     augment: str = typer.Option(None, "--augment", help="none, standard, all, fast, or e.g. hflip,rotation=15,"
                                 "translate=2,cutout=8 (default: none; fast recipe: fast)"),
+    class_weights: str = typer.Option("none", help="auto: weight each class in the loss by N / (K * its count), "
+                                      "for unequal classes; none"),
+    sampler: str = typer.Option("shuffle", help="balanced: draw training images so every class is seen equally "
+                                "often; shuffle: each image once an epoch"),
     name: str = typer.Option(None, help="run name (default <model>-<data>)"),
     runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/classify/NAME"),
     resume: bool = typer.Option(False, help="continue the run NAME from its last checkpoint"),

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cnnlab.checks import check_number, config_from_dict
+from cnnlab.checks import check_choice, check_number, config_from_dict
 from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.options import said
 from cnnlab.train.config import FitConfig, PhaseConfig
 from cnnlab.train.names import check_run_name, default_run_name
+
+CLASS_WEIGHTS = ("none", "auto")
+SAMPLERS = ("shuffle", "balanced")
 
 
 @dataclass(frozen=True)
@@ -24,11 +27,15 @@ class ClassifyConfig:
     input_size: int | None = None  # side the network takes; default: the weights' (224) or the images'
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     fit: FitConfig = field(default_factory=FitConfig)
+    class_weights: str = "none"  # auto: weight each class by N / (K * n_c) in the training loss
+    sampler: str = "shuffle"  # balanced: draw training images so that every class is seen equally often
     name: str | None = None  # run folder name; default "<model>-<data>"
     runs_dir: str = "runs"
 
     def __post_init__(self) -> None:
         check_run_name(self.name)
+        check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        check_choice("sampler", self.sampler, SAMPLERS)
         from cnnlab.models.registry import check_model_options  # torch: imported when a config is built
 
         check_model_options(self.model, self.model_args, self.input_size)
@@ -51,8 +58,9 @@ class ClassifyConfig:
     def _from_dict(cls, d: dict) -> ClassifyConfig:
         return cls(data=DataConfig(**d["data"]), model=d["model"], model_args=d.get("model_args", {}),
                    pretrained=d.get("pretrained", False), weights=d.get("weights"), input_size=d.get("input_size"),
-                   augment=AugmentConfig(**d["augment"]), fit=FitConfig.from_dict(d["fit"]), name=d.get("name"),
-                   runs_dir=d.get("runs_dir", "runs"))
+                   augment=AugmentConfig(**d["augment"]), fit=FitConfig.from_dict(d["fit"]),
+                   class_weights=d.get("class_weights", "none"), sampler=d.get("sampler", "shuffle"),
+                   name=d.get("name"), runs_dir=d.get("runs_dir", "runs"))
 
 
 # The lecture's recipe is SGD lr 0.2 (frozen) then 0.01 (fine-tune). Measured here, those rates blow up

@@ -40,8 +40,24 @@ def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.dev
     pred = torch.cat(preds).cpu().numpy()
     true = data.labels.numpy()
     matrix = confusion_matrix(true, pred, labels=np.arange(len(data.classes)))
+    per_class, means = per_class_metrics(matrix, data.classes)
     return {"acc": float((pred == true).mean()), "loss": float(torch.stack(losses).sum()) / len(true),
-            "confusion": matrix, "pred": pred}
+            "confusion": matrix, "pred": pred, "per_class": per_class, **means}
+
+
+def per_class_metrics(matrix: np.ndarray, classes: list[str]) -> tuple[list[dict], dict]:
+    """Precision, recall, F1 and support of each class from a confusion matrix (rows true, columns predicted), and
+    the balanced accuracy (mean recall over the classes present) and macro F1 that unequal classes call for."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    tp, support, predicted = np.diag(matrix), matrix.sum(1), matrix.sum(0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
+    rows = [{"class": c, "precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
+             "f1": round(float(f1[i]), 4), "support": int(support[i])} for i, c in enumerate(classes)]
+    present = support > 0
+    return rows, {"balanced_acc": float(recall[present].mean()) if present.any() else 0.0,
+                  "macro_f1": float(f1[present].mean()) if present.any() else 0.0}
 
 
 @dataclass
@@ -128,10 +144,10 @@ def evaluate_run(run_path: str | Path, out: str | Path | None = None, device: st
     scored = evaluate_model(loaded.model, data, device=loaded.model.mean.device, precision=cfg.fit.precision,
                             tta=cfg.fit.tta)
     matrix = scored["confusion"]
-    per_class = {c: {"images": int(matrix[i].sum()), "accuracy": float(matrix[i, i] / max(matrix[i].sum(), 1))}
-                 for i, c in enumerate(loaded.classes)}
+    per_class = {row["class"]: {"images": row["support"], "accuracy": row["recall"], "precision": row["precision"],
+                                "f1": row["f1"]} for row in scored["per_class"]}
     result = {"judged": judged, "count": int(matrix.sum()), "acc": float(scored["acc"]), "loss": float(scored["loss"]),
-              "per_class": per_class}
+              "balanced_acc": scored["balanced_acc"], "macro_f1": scored["macro_f1"], "per_class": per_class}
     if out is not None:
         write_json_atomic(fresh_path(out), result)
     return result

@@ -34,7 +34,8 @@ def config(opts: Mapping[str, Any]) -> ClassifyConfig:
     return ClassifyConfig(data=data, model=r["model"], model_args=parse_model_args(o["model_arg"]),
                           pretrained=o["pretrained"], weights=o["weights"], input_size=o["input_size"],
                           augment=parse_augment(r["augment"]), fit=recipe_fit(r, phases=phases, **fit),
-                          name=o["name"], runs_dir=o["runs_dir"])
+                          class_weights=o["class_weights"], sampler=o["sampler"], name=o["name"],
+                          runs_dir=o["runs_dir"])
 
 
 def train(opts: Options) -> str:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from cnnlab.atomic import replacing
+from cnnlab.classify.evaluate import per_class_metrics
 from cnnlab.classify.interpret import confused_pairs, top_losses_section
 from cnnlab.errors import RunFolderError
 from cnnlab.report.html import image, page, table
@@ -40,6 +41,7 @@ def write_report(run: RunDir, *, model=None, test=None) -> None:
         ("Summary", table(facts)),
         ("Training curves", image(run.path / "history.png", "loss and accuracy")),
         ("Confusion matrix (test)", image(run.path / "confusion.png", "confusion matrix")),
+        ("Per-class precision, recall and F1 (test)", table(per_class_metrics(matrix, classes)[0])),
         ("Most confused classes (test)", table(confused_pairs(matrix, classes))),
         ("Highest losses (test)", image(run.path / "top_losses.png", "top losses") + table(losses) if not why
          else f"<p class='warn'>not shown: {html.escape(why)}</p>"),
@@ -62,6 +64,9 @@ def summary_facts(summary: dict, history: list[dict]) -> list[dict]:
         {"": "best validation accuracy", "value": f"{summary['best_val_acc']:.2%} (epoch {summary['best_epoch']})"},
         {"": "final validation accuracy", "value": f"{summary['final_val_acc']:.2%}"},
         {"": "test accuracy (best checkpoint)", "value": f"{summary['test_acc']:.2%}"},
+        *([{"": "test balanced accuracy, macro F1", "value": f"{summary['test_balanced_acc']:.2%}, "
+                                                            f"{summary['test_macro_f1']:.3f}"}]
+          if "test_balanced_acc" in summary else []),
         {"": "overfitting", "value": verdict.text},
     ]
     if summary.get("notes"):

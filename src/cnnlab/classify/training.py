@@ -35,15 +35,24 @@ class TrainResult:
     summary: dict
 
 
-def classification_step(label_smoothing: float = 0.0, tta: bool = False):
-    """Cross-entropy and accuracy; with `tta`, evaluation averages the logits of each image and its mirror."""
+def classification_step(label_smoothing: float = 0.0, tta: bool = False, weight: torch.Tensor | None = None):
+    """Cross-entropy and accuracy; with `tta`, evaluation averages the logits of each image and its mirror;
+    `weight` (K,): each class's weight in the training loss (the validation loss stays unweighted)."""
 
     def step(model, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         logits = class_logits(model, x, tta and not model.training)  # (B, K)
-        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        w = weight.to(logits.device) if weight is not None and model.training else None
+        loss = F.cross_entropy(logits, y, weight=w, label_smoothing=label_smoothing)
         return StepResult(loss, {"acc": (logits.argmax(1) == y).sum()}, len(y))
 
     return step
+
+
+def class_weights(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """--class-weights auto: each class weighted by N / (K * n_c), so that every class weighs the same in the
+    loss in all (scikit-learn's "balanced"); a class without training images gets weight 0."""
+    counts = torch.bincount(labels, minlength=classes).double()
+    return torch.where(counts > 0, len(labels) / (classes * counts.clamp(min=1)), 0.0).float()
 
 
 def prepare(cfg: ClassifyConfig, data: DataSplits):
@@ -80,10 +89,18 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
                 f"{cfg.fit.batch_size // ranks.world} a step on each (global batch {cfg.fit.batch_size})")
     train_loader = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment,
                                seed=cfg.fit.seed, device=device, rank=ranks.rank, world=ranks.world,
-                               drop_last=cfg.fit.compile and device.type == "cuda")  # no recompile mid-epoch
+                               drop_last=cfg.fit.compile and device.type == "cuda",  # no recompile mid-epoch
+                               balanced=cfg.sampler == "balanced")
+    weight = class_weights(data.train.labels, len(data.classes)) if cfg.class_weights == "auto" else None
+    if weight is not None or cfg.sampler == "balanced":
+        counts = torch.bincount(data.train.labels, minlength=len(data.classes)).tolist()
+        run.log(f"unequal classes: training counts {min(counts)} to {max(counts)} a class; "
+                + (f"loss weights {weight.min():.2f} to {weight.max():.2f}" if weight is not None else "")
+                + ("; " if weight is not None and cfg.sampler == "balanced" else "")
+                + ("class-balanced sampling" if cfg.sampler == "balanced" else ""), style="cyan")
     val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
     extra = {"spec": model.spec.to_dict(), "classes": data.classes}
-    task = Task("classify", model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta), train_loader,
+    task = Task("classify", model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta, weight), train_loader,
                 val_loader, config=cfg.to_dict(),
                 default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     state = fit(task, cfg.fit, device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks)
@@ -108,7 +125,8 @@ def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: Fit
         "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),
         "best_epoch": state.best_epoch, "best_val_acc": max(r["val_acc"] for r in history),
         "final_val_acc": history[-1]["val_acc"], "final_train_acc": history[-1]["train_acc"],
-        "test_acc": test["acc"], "test_loss": test["loss"], "augment": cfg.augment.enabled,
+        "test_acc": test["acc"], "test_loss": test["loss"], "test_balanced_acc": test["balanced_acc"],
+        "test_macro_f1": test["macro_f1"], "test_per_class": test["per_class"], "augment": cfg.augment.enabled,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped],
         "overfitting": overfitting_verdict(history).to_dict(),
         "notes": model.notes,
@@ -116,6 +134,6 @@ def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: Fit
     run.write_json("summary.json", summary)
     run.write_json("confusion.json", {"classes": data.classes, "matrix": test["confusion"].tolist()})
     write_report(run, model=model, test=data.test)
-    run.log(f"test accuracy {test['acc']:.2%} (best epoch {state.best_epoch}); report: {run.path / 'report.html'}",
-            style="bold green")
+    run.log(f"test accuracy {test['acc']:.2%}, balanced accuracy {test['balanced_acc']:.2%} (best epoch "
+            f"{state.best_epoch}); report: {run.path / 'report.html'}", style="bold green")
     return summary

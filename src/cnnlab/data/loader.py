@@ -54,6 +54,14 @@ def balanced_batches(labels: torch.Tensor, batch_size: int, per_class: int, g: t
     return out
 
 
+def balanced_order(labels: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
+    """n indices drawn with replacement so that each class present is drawn equally often in expectation (each
+    image with probability 1 / (classes * its class's count)): --sampler balanced."""
+    counts = torch.bincount(labels)
+    weights = 1.0 / counts[labels].double()
+    return torch.multinomial(weights, n, replacement=True, generator=g)
+
+
 def fits_on(device: torch.device, images: torch.Tensor, share: float = 0.5) -> bool:
     """Whether `images` take at most `share` of the device's free memory (always, for the CPU)."""
     if device.type != "cuda":
@@ -83,7 +91,7 @@ class TensorLoader:
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, *, shuffle: bool = False,
                  transform: Transform | None = None, seed: int = 0, drop_last: bool = False,
                  device: torch.device | str = "cpu", rank: int = 0, world: int = 1,
-                 per_class: int | None = None) -> None:
+                 per_class: int | None = None, balanced: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if world > 1:
@@ -103,6 +111,7 @@ class TensorLoader:
         self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
         self.seed, self.epoch = seed, 0
         self.per_class = per_class if shuffle else None  # class-balanced batches (targets are class labels)
+        self.balanced = balanced and shuffle  # an epoch of draws with replacement, every class equally likely
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -117,6 +126,10 @@ class TensorLoader:
             cpu = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             batches = [b.to(self.store) for b in balanced_batches(self.targets, self.batch_size, self.per_class,
                                                                   cpu, len(batches))]
+        elif self.balanced:
+            cpu = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = balanced_order(self.targets.cpu(), len(self.targets), cpu).to(self.store)
+            batches = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(batches))]
         if self.store != self.device:  # augmentation draws on the compute device, seeded the same way
             g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
         for idx in batches:
@@ -131,11 +144,11 @@ class BatchLoader(TensorLoader):
     def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool = False,
                  augment: AugmentConfig | None = None, seed: int = 0, drop_last: bool = False,
                  device: torch.device | str = "cpu", rank: int = 0, world: int = 1,
-                 per_class: int | None = None) -> None:
+                 per_class: int | None = None, balanced: bool = False) -> None:
         self.augment = augment or AugmentConfig()
         super().__init__(data.images, data.labels, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
                          transform=self._augment if self.augment.enabled else None, device=device, rank=rank,
-                         world=world, per_class=per_class)
+                         world=world, per_class=per_class, balanced=balanced)
 
     @property
     def labels(self) -> torch.Tensor:
