@@ -85,3 +85,26 @@ def test_an_official_format_audits_with_its_own_splits(tmp_path):
     assert found["images"] == 1797 and found["sizes"] == {"8x8": 1797} and found["modes"] == {"L": 1797}
     assert sum(found["splits"].values()) == 1797 and all(p["a"].split("[")[0] in ("train", "val", "test")
                                                          for p in found["pairs"])
+
+
+def test_drop_leaks_leaves_out_held_out_copies_and_says_how_many(split_folder, tmp_path):
+    import cnnlab
+    from cnnlab.classify.evaluate import evaluate_run
+    from cnnlab.data.config import DataConfig
+    from cnnlab.data.datasets import load_dataset
+
+    for k in (1, 4, 7):  # three training photos copied into test, one re-encoded as JPEG
+        shutil.copyfile(split_folder / f"train/c1/{k}.png", split_folder / f"test/c1/copy{k}.png")
+    with Image.open(split_folder / "train/c2/2.png") as img:
+        img.save(split_folder / "test/c2/again.jpg", quality=90)
+    plain = load_dataset(DataConfig(f"folder:{split_folder}", image_size=32))
+    dropped = load_dataset(DataConfig(f"folder:{split_folder}", image_size=32, drop_leaks=True))
+    assert len(plain.test) == 34 and plain.leaks_dropped is None
+    assert dropped.leaks_dropped["test"] >= 4 and len(dropped.test) == 34 - dropped.leaks_dropped["test"]
+    assert not any("copy" in p or "again" in p for p in dropped.test.paths)
+    assert any("--drop-leaks: left out" in n for n in dropped.notes) and len(dropped.train) == len(plain.train)
+    run = cnnlab.classify.train(data=f"folder:{split_folder}", image_size=32, epochs=1, drop_leaks=True,
+                                runs_dir=tmp_path, name="clean")
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["leaks_dropped"] == dropped.leaks_dropped
+    assert evaluate_run(run.path)["count"] == len(dropped.test)  # the run's own held-out images, leaks left out

@@ -43,6 +43,8 @@ def train(
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1, help="share of the training set held out for validation"),
     train_per_class: int = typer.Option(None, help="keep only N training images per class"),
+    drop_leaks: bool = typer.Option(False, help="leave out validation and test images that duplicate a training "
+                                    "image (exact or near, as `cnnlab data audit` finds them)"),
     recipe: str = typer.Option("default", help="default, or fast (the GPU speed recipe: airnet, batch 1024, AdamW "
                                "with a one-cycle schedule, label smoothing, weight average, flip TTA); options "
                                "given win"),
@@ -81,6 +83,27 @@ def train(
     from cnnlab.classify.options import train as train_run
 
     exit_for(train_run(Options.from_cli(ctx)))
+
+
+@app.command("lr-find", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def lr_find(ctx: typer.Context,
+            out: str = typer.Option(None, help="folder for lr_find.png and lr_find.json (default: "
+                                    "RUNS_DIR/classify/lr-find)"),
+            steps: int = typer.Option(100, help="steps of the range test (the rate grows from 1e-7 to 10)")) -> None:
+    """The learning-rate range test (fastai's lr_find) for `cnnlab classify train` with the same options: loss
+    against the learning rate, the suggested rate marked, and the option to paste. Every train option is taken,
+    e.g. cnnlab classify lr-find --data cifar10 --model resnet34 --optimizer sgd."""
+    import typer.main
+
+    from cnnlab.checks import check_number
+    from cnnlab.classify.lr_find import find_lr
+
+    check_number("steps", steps, low=10, high=100_000, integer=True)
+    command = typer.main.get_command(app).commands["train"]
+    with command.make_context("train", list(ctx.args), parent=ctx.parent) as sub:
+        result, folder, line = find_lr(Options.from_cli(sub), out, steps)
+    console.print(f"suggested learning rate {result.suggestion:.2g} (lowest loss at {result.minimum:.2g}); wrote "
+                  f"{folder / 'lr_find.png'}\npaste: {line}")
 
 
 def quickstart(runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/classify/quickstart"),

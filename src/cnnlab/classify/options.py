@@ -30,7 +30,8 @@ def config(opts: Mapping[str, Any]) -> ClassifyConfig:
                              finetune_bn_stats=bn_stats if bn_stats is not None
                              else not (o["pretrained"] or o["weights"]))
     data = DataConfig(o["data"], o["data_dir"], default_image_size(o["data"], o["image_size"]), o["channels"],
-                      o["val_fraction"], train_per_class=o["train_per_class"], seed=fit["seed"])
+                      o["val_fraction"], train_per_class=o["train_per_class"], seed=fit["seed"],
+                      drop_leaks=o["drop_leaks"])
     return ClassifyConfig(data=data, model=r["model"], model_args=parse_model_args(o["model_arg"]),
                           pretrained=o["pretrained"], weights=o["weights"], input_size=o["input_size"],
                           augment=parse_augment(r["augment"]), fit=recipe_fit(r, phases=phases, **fit),

@@ -61,6 +61,36 @@ def prepare(cfg: ClassifyConfig, data: DataSplits):
                             weights=cfg.weights, input_size=cfg.input_size, **cfg.model_args)
 
 
+def classifier_task(cfg: ClassifyConfig, data: DataSplits, device: torch.device, ranks=None
+                    ) -> tuple[Task, torch.nn.Module, list[tuple[str, str | None]]]:
+    """The engine's task for `cfg` on `data` (model, step, loaders), and what to say about it as (line, style)."""
+    ranks = ranks or distributed.current()
+    model = prepare(cfg, data).to(device)
+    say = [(note, "cyan") for note in model.notes]
+    say.append((f"{cfg.model} on {cfg.data.name}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} "
+                f"test images of {data.train.channels}x{data.train.size[0]}x{data.train.size[1]}, "
+                f"{len(data.classes)} classes, {count_parameters(model):,} parameters, device {device}", None))
+    if ranks.enabled:
+        say.append((f"data-parallel over {ranks.world} ranks: {len(data.train) // ranks.world} training images and "
+                    f"{cfg.fit.batch_size // ranks.world} a step on each (global batch {cfg.fit.batch_size})", None))
+    train_loader = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment,
+                               seed=cfg.fit.seed, device=device, rank=ranks.rank, world=ranks.world,
+                               drop_last=cfg.fit.compile and device.type == "cuda",  # no recompile mid-epoch
+                               balanced=cfg.sampler == "balanced")
+    weight = class_weights(data.train.labels, len(data.classes)) if cfg.class_weights == "auto" else None
+    if weight is not None or cfg.sampler == "balanced":
+        counts = torch.bincount(data.train.labels, minlength=len(data.classes)).tolist()
+        ways = ([f"loss weights {weight.min():.2f} to {weight.max():.2f}"] if weight is not None else []) + (
+            ["class-balanced sampling"] if cfg.sampler == "balanced" else [])
+        say.append((f"unequal classes: training counts {min(counts)} to {max(counts)} a class; {'; '.join(ways)}",
+                    "cyan"))
+    val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
+    task = Task("classify", model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta, weight), train_loader,
+                val_loader, config=cfg.to_dict(),
+                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    return task, model, say
+
+
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bool = False,
                      callbacks: tuple[Callable[[int, dict], None], ...] = (),
                      given: set[str] | None = None) -> TrainResult:
@@ -78,31 +108,10 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
         run.log(f"skipped unreadable image {path}: {reason}", style="yellow")
     for note in data.notes:
         run.log(note, style="yellow")
-    model = prepare(cfg, data).to(device)
-    for note in model.notes:
-        run.log(note, style="cyan")
-    run.log(f"{cfg.model} on {cfg.data.name}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test "
-            f"images of {data.train.channels}x{data.train.size[0]}x{data.train.size[1]}, {len(data.classes)} classes, "
-            f"{count_parameters(model):,} parameters, device {device}")
-    if ranks.enabled:
-        run.log(f"data-parallel over {ranks.world} ranks: {len(data.train) // ranks.world} training images and "
-                f"{cfg.fit.batch_size // ranks.world} a step on each (global batch {cfg.fit.batch_size})")
-    train_loader = BatchLoader(data.train, cfg.fit.batch_size, shuffle=True, augment=cfg.augment,
-                               seed=cfg.fit.seed, device=device, rank=ranks.rank, world=ranks.world,
-                               drop_last=cfg.fit.compile and device.type == "cuda",  # no recompile mid-epoch
-                               balanced=cfg.sampler == "balanced")
-    weight = class_weights(data.train.labels, len(data.classes)) if cfg.class_weights == "auto" else None
-    if weight is not None or cfg.sampler == "balanced":
-        counts = torch.bincount(data.train.labels, minlength=len(data.classes)).tolist()
-        run.log(f"unequal classes: training counts {min(counts)} to {max(counts)} a class; "
-                + (f"loss weights {weight.min():.2f} to {weight.max():.2f}" if weight is not None else "")
-                + ("; " if weight is not None and cfg.sampler == "balanced" else "")
-                + ("class-balanced sampling" if cfg.sampler == "balanced" else ""), style="cyan")
-    val_loader = BatchLoader(data.val, 512, device=device, rank=ranks.rank, world=ranks.world)
+    task, model, say = classifier_task(cfg, data, device, ranks)
+    for line, style in say:
+        run.log(line, style=style)
     extra = {"spec": model.spec.to_dict(), "classes": data.classes}
-    task = Task("classify", model, classification_step(cfg.fit.label_smoothing, cfg.fit.tta, weight), train_loader,
-                val_loader, config=cfg.to_dict(),
-                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     state = fit(task, cfg.fit, device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks)
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent") and ranks.main:
@@ -128,6 +137,7 @@ def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: Fit
         "test_acc": test["acc"], "test_loss": test["loss"], "test_balanced_acc": test["balanced_acc"],
         "test_macro_f1": test["macro_f1"], "test_per_class": test["per_class"], "augment": cfg.augment.enabled,
         "skipped": [{"path": p, "reason": r} for p, r in data.skipped],
+        "leaks_dropped": data.leaks_dropped,
         "overfitting": overfitting_verdict(history).to_dict(),
         "notes": model.notes,
     }

@@ -33,6 +33,7 @@ class DataConfig:
     test_fraction: float = 0.2  # only for datasets without an official test split
     train_per_class: int | None = None  # keep only this many training images per class (few-label runs)
     seed: int = 0  # of the splits
+    drop_leaks: bool = False  # leave out validation and test images that duplicate a training image
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or self.name == FOLDER_PREFIX:
@@ -50,6 +51,8 @@ class DataConfig:
         check_number("test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
         check_number("train_per_class", self.train_per_class, low=1, integer=True, optional=True)
         check_number("seed", self.seed, low=0, high=2**32 - 2, integer=True)
+        if not isinstance(self.drop_leaks, bool):
+            raise ConfigError(f"{said('drop_leaks')} must be true or false, got {self.drop_leaks!r}")
 
 
 def default_root(name: str) -> Path:

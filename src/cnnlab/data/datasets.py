@@ -49,7 +49,7 @@ def load_dataset(cfg: DataConfig, manifest: dict | None = None, min_classes: int
         if not root.is_dir():
             raise DataError(f"the run's data folder {root} does not exist any more")
         splits = load_from_manifest(cfg.name, root, manifest, cfg.image_size, folder_cache(root))
-        return splits.map(lambda data: shape(data, cfg))
+        return _without_leaks(splits.map(lambda data: shape(data, cfg)), cfg)
     train, test, skipped = reader(cfg, root)
     if len(train.classes) < min_classes:
         raise DataError(f"{cfg.name} has {len(train.classes)} class ({', '.join(train.classes)}); a classifier needs "
@@ -63,9 +63,18 @@ def load_dataset(cfg: DataConfig, manifest: dict | None = None, min_classes: int
     if val is None:
         train, val = stratified_split(train, cfg.val_fraction, cfg.seed + 1, notes)
     splits = DataSplits(cfg.name, train, val, test, skipped, sorted(set(notes)))
-    if manifest is not None:
+    splits = _without_leaks(splits.map(lambda data: shape(data, cfg)), cfg)
+    if manifest is not None:  # splits.json records the splits as trained on: after --drop-leaks
         verify(splits, manifest)
-    return splits.map(lambda data: shape(data, cfg))
+    return splits
+
+
+def _without_leaks(splits: DataSplits, cfg: DataConfig) -> DataSplits:
+    if not cfg.drop_leaks:
+        return splits
+    from cnnlab.data.leaks import drop_leaks
+
+    return drop_leaks(splits)
 
 
 def load_run_dataset(run, cfg):

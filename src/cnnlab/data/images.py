@@ -55,6 +55,7 @@ class DataSplits:
     test: ImageData
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     notes: list[str] = field(default_factory=list)  # what a reader adapted or found changed, for the run's log
+    leaks_dropped: dict[str, int] | None = None  # with --drop-leaks: validation and test images left out
 
     @property
     def classes(self) -> list[str]:
@@ -63,7 +64,7 @@ class DataSplits:
     def map(self, fn) -> DataSplits:
         """Apply fn(ImageData) -> ImageData to every split."""
         return DataSplits(self.name, fn(self.train), fn(self.val), fn(self.test), list(self.skipped),
-                          list(self.notes))
+                          list(self.notes), self.leaks_dropped)
 
 
 def from_numpy(images: np.ndarray, labels: np.ndarray, classes: list[str]) -> ImageData:
