@@ -28,7 +28,8 @@ import torch
 from bench.classify_cpu import machine
 from bench.smoke import add_smoke, smoke_data, smoke_out
 from cnnlab.generate.config import OPTIMIZER_PRESETS, GanConfig
-from cnnlab.generate.training import GanTrainer, train_gan
+from cnnlab.generate.trainer import GanTrainer
+from cnnlab.generate.training import train_gan
 
 OUT = Path(__file__).parent / "out"
 IMAGES = Path(__file__).parent.parent / "docs" / "img"

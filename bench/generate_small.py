@@ -15,6 +15,7 @@ load; its seconds are recorded beside them):
   +sn       dcgan with spectral norm in the discriminator (no BatchNorm)
   +r1       dcgan with the R1 penalty (gamma R1_GAMMA)
   default   cnnlab's default since issue 24 (see cnnlab.generate.config)
+  default+sn  the default with spectral norm
 Each row: the FID-style and KID-style distances, precision and recall of 1,000 samples (or half the set) against
 as many real photos, next to the real-vs-real floor of two disjoint halves; near copies among 64 samples; PSNR and
 SSIM of the inversion of the held-out photos (the seed's 40 Adam steps), raw and averaged generator. The final
@@ -64,6 +65,7 @@ def rows(base: GanConfig) -> dict[str, GanConfig]:
         "+sn": replace(plain, spectral_norm=True),
         "+r1": replace(plain, r1=R1_GAMMA),
         "default": base,  # GanConfig's own defaults for everything the rows vary
+        "default+sn": replace(base, spectral_norm=True),
     }
 
 
@@ -169,8 +171,12 @@ def main() -> None:
         results["rows"] += bench_set("flowers17", flowers, out, images, None, args.steps, args.width,
                                      [r for r in args.full_rows.split(",") if r], invert_steps, health)
     out.mkdir(parents=True, exist_ok=True)
-    (out.parent / "generate_small.json" if not args.smoke else out / "generate_small.json").write_text(
-        json.dumps(results, indent=2))
+    path = out.parent / "generate_small.json" if not args.smoke else out / "generate_small.json"
+    if path.is_file():  # rows of earlier invocations are kept unless measured again
+        new = {(r["set"], r["row"]) for r in results["rows"]}
+        earlier = [r for r in json.loads(path.read_text())["rows"] if (r["set"], r["row"]) not in new]
+        results["rows"] = earlier + results["rows"]
+    path.write_text(json.dumps(results, indent=2))
     print(f"\n{results['machine']}, {results['date']}, {args.steps} generator steps a row, width {args.width}\n")
     print(table(results["rows"]))
 

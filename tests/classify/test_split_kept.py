@@ -30,8 +30,8 @@ def test_evaluate_after_the_folder_changed_uses_the_runs_own_test_images(digit_f
     text = " ".join(out.stdout.split())
     assert "1 of the 12 test images are gone" in text and "15 images were added" in text
     assert "1 of the test images changed since training" in text
-    images = sum(int(line.split("│")[2]) for line in out.stdout.splitlines() if line.count("│") == 4
-                 and line.split("│")[2].strip().isdigit())
+    images = sum(int(line.split("│")[2]) for line in out.stdout.splitlines() if line.count("│") == 6
+                 and line.split("│")[2].strip().isdigit())  # class, images, accuracy, precision, f1
     assert images == 11  # the run's test images that are left, none of the new ones, none of training's
 
 

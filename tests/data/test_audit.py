@@ -108,3 +108,13 @@ def test_drop_leaks_leaves_out_held_out_copies_and_says_how_many(split_folder, t
     summary = json.loads((run.path / "summary.json").read_text())
     assert summary["leaks_dropped"] == dropped.leaks_dropped
     assert evaluate_run(run.path)["count"] == len(dropped.test)  # the run's own held-out images, leaks left out
+
+
+def test_similarity_training_drops_leaks_too(split_folder, tmp_path):
+    import cnnlab
+
+    shutil.copyfile(split_folder / "train/c0/2.png", split_folder / "test/c0/copy.png")
+    run = cnnlab.similarity.train(data=f"folder:{split_folder}", image_size=32, epochs=1, drop_leaks=True,
+                                  runs_dir=tmp_path, name="s")
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["leaks_dropped"]["test"] >= 1

@@ -13,7 +13,8 @@ from cnnlab.generate.data import load_real_images
 from cnnlab.generate.health import diversity_ratio, frechet_distance, kernel_distance
 from cnnlab.generate.latent import interpolation_latents, invert, load_generator, render, scale_every
 from cnnlab.generate.nets import Discriminator, create_generator
-from cnnlab.generate.training import GanTrainer, train_gan
+from cnnlab.generate.trainer import GanTrainer
+from cnnlab.generate.training import train_gan
 from tests.cli import run_cli
 
 

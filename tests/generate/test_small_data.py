@@ -11,7 +11,8 @@ from cnnlab.generate import diffaug, memorisation
 from cnnlab.generate.config import BEFORE_SMALL_DATA, GanConfig
 from cnnlab.generate.health import RealHalves, frechet_distance, precision_recall, scores
 from cnnlab.generate.latent import load_generator, reconstruction_quality
-from cnnlab.generate.training import GanTrainer, train_gan
+from cnnlab.generate.trainer import GanTrainer
+from cnnlab.generate.training import train_gan
 from tests.cli import cnnlab
 from tests.generate.test_gan import gan_config
 
@@ -162,9 +163,10 @@ def test_reconstruction_quality():
 def test_cli_options_compare_and_weights(tmp_path, capsys):
     base = ["generate", "train", "--data", "digits:3", "--channels", "1", "--epochs", "2", "--width", "0.25",
             "--features", "pixels", "--health-samples", "32", "--runs-dir", str(tmp_path)]
-    code, out = cnnlab(capsys, *base, "--name", "plain", "--diffaug", "none", "--ema", "0", "--augment", "seed")
+    code, out = cnnlab(capsys, *base, "--name", "plain", "--diffaug", "none", "--augment", "seed")
     assert code == 0, out
-    code, out = cnnlab(capsys, *base, "--name", "new", "--loss", "hinge", "--spectral-norm", "--r1", "0.2")
+    code, out = cnnlab(capsys, *base, "--name", "new", "--loss", "hinge", "--spectral-norm", "--r1", "0.2",
+                       "--ema", "0.999")
     assert code == 0, out
     cfg = json.loads((tmp_path / "generate/new/config.json").read_text())
     assert (cfg["loss"], cfg["spectral_norm"], cfg["r1"], cfg["diffaug"], cfg["ema"]) == (

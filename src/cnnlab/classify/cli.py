@@ -132,12 +132,14 @@ def evaluate(run: str = typer.Argument(..., help="a classify run folder"),
              split: str = typer.Option(None, help="the run's split to judge: test (the default), val or train"),
              out: str = typer.Option(None, help="also write the result to this JSON file"),
              device: str = typer.Option("auto")) -> None:
-    """Accuracy and per-class accuracy of a run's best checkpoint on a split of its dataset."""
+    """Accuracy, balanced accuracy and each class's accuracy (recall), precision and F1 of a run's best checkpoint on
+    a split of its dataset."""
     from cnnlab.classify.evaluate import evaluate_run
 
     result = evaluate_run(run, out, device=device, split=split)
     rows = [{"class": c, **v} for c, v in result["per_class"].items()]
-    print_table(rows, f"{result['judged']}: accuracy {result['acc']:.2%}, loss {result['loss']:.4f}")
+    print_table(rows, f"{result['judged']}: accuracy {result['acc']:.2%}, balanced accuracy "
+                      f"{result['balanced_acc']:.2%}, loss {result['loss']:.4f}")
 
 
 @app.command("predict")

@@ -43,7 +43,8 @@ def train(
     loss: str = typer.Option("bce", help="bce (the seed's), nonsaturating or hinge"),
     diffaug: str = typer.Option("color,translation,cutout", help="DiffAugment of real and generated images "
                                 "alike: a list of color, translation, cutout; or none"),
-    ema: float = typer.Option(0.999, help="decay of the averaged generator used for samples and scores (0: none)"),
+    ema: float = typer.Option(0.0, help="decay of an averaged generator used for samples and scores, such as 0.999 "
+                              "(0: none)"),
     spectral_norm: bool = typer.Option(False, help="spectral norm in the discriminator, in place of BatchNorm"),
     r1: float = typer.Option(0.0, help="R1 penalty weight on the discriminator's gradient at real images (0: none)"),
     sample_every: int = typer.Option(1, help="save the fixed-noise grid every N epochs"),
@@ -96,8 +97,8 @@ def sample(run: str = typer.Argument(..., help="a GAN run folder"),
     """A grid of n generated images."""
     import torch
 
+    from cnnlab.generate.grids import save_sample_grid
     from cnnlab.generate.latent import load_generator, render
-    from cnnlab.generate.training import save_sample_grid
     from cnnlab.train import resolve_device
 
     if isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
@@ -146,7 +147,7 @@ def invert_cmd(run: str = typer.Argument(...), image: str = typer.Argument(..., 
     import torch
 
     from cnnlab.generate import latent as L
-    from cnnlab.generate.training import save_grid
+    from cnnlab.generate.grids import save_grid
     from cnnlab.train import resolve_device
     from cnnlab.train.checkpoint import save_atomic
 
@@ -187,7 +188,7 @@ def interpolate(run: str = typer.Argument(...),
     import torch
 
     from cnnlab.generate import latent as L
-    from cnnlab.generate.training import save_grid
+    from cnnlab.generate.grids import save_grid
     from cnnlab.train import resolve_device
 
     check_number("steps", steps, low=2, high=L.MAX_INTERPOLATION_STEPS, integer=True)

@@ -59,7 +59,7 @@ class GanConfig:
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(hflip=True))
     loss: str = "bce"  # bce (the seed's), nonsaturating or hinge: LOSSES above
     diffaug: str = "color,translation,cutout"  # DiffAugment of real and generated images alike, or none
-    ema: float = 0.999  # decay per step of the averaged generator used for samples and scores; 0: none
+    ema: float = 0.0  # decay per step of an averaged generator used for samples and scores (0.999); 0: none
     spectral_norm: bool = False  # spectral norm on the discriminator's layers, in place of its BatchNorm
     r1: float = 0.0  # R1 penalty weight gamma on the discriminator's gradient at real images; 0: none
     sample_every: int = 1  # save the fixed-noise sample grid every N epochs

@@ -10,8 +10,8 @@ import torch
 from cnnlab.atomic import replacing, write_text
 from cnnlab.errors import RunFolderError
 from cnnlab.generate import memorisation
+from cnnlab.generate.grids import save_grid
 from cnnlab.generate.health import FeatureSpace, RealHalves, scores
-from cnnlab.generate.training import save_grid
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import _save, plt
 from cnnlab.train import RunDir

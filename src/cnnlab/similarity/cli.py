@@ -38,6 +38,8 @@ def train(
     ctx: typer.Context, data: str = DATA, data_dir: str = DATA_DIR, image_size: int = IMAGE_SIZE,
     channels: int = typer.Option(None, "--channels", help="convert images to 1 or 3 channels"),
     val_fraction: float = typer.Option(0.1), train_per_class: int = typer.Option(None),
+    drop_leaks: bool = typer.Option(False, help="leave out validation and test images that duplicate a training "
+                                    "image (exact or near, as `cnnlab data audit` finds them)"),
     model: str = typer.Option(AUTO, "--model", help="feature extractor: a zoo name or timm:NAME; auto: airnet "
                               f"from scratch for images up to {SMALL_IMAGE_SIDE} px, pretrained EfficientNet-Lite0 "
                               "fine-tuned for photos"),

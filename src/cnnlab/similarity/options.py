@@ -23,7 +23,7 @@ def config(opts: Mapping[str, Any]):
     fit = {k: opts[k] for k in TRAINING_OPTIONS if k in opts}
     data = DataConfig(opts["data"], opts["data_dir"], default_image_size(opts["data"], opts["image_size"]),
                       opts["channels"], opts["val_fraction"], train_per_class=opts["train_per_class"],
-                      seed=fit["seed"])
+                      seed=fit["seed"], drop_leaks=opts["drop_leaks"])
     return SimilarityConfig(data=data, model=opts["model"], model_args=parse_model_args(opts["model_arg"]),
                             augment=parse_augment(opts["augment"]), fit=FitConfig(**fit),
                             **{k: opts[k] for k in OWN})

@@ -154,6 +154,7 @@ def finish(run: RunDir, cfg: SimilarityConfig, net: SimilarityNet, data: DataSpl
         "selected_by": f"validation {cfg.select_by}" if cfg.select_by != "loss" else "validation loss",
         "final_val_acc": history[-1]["val_acc"], "retrieval": rows,
         "recall@1": mine["recall@1"], "map@r": mine["map@r"], "notes": net.backbone.notes,
+        "leaks_dropped": data.leaks_dropped,
     }
     summary["verdict"] = verdict(rows)
     if held is not None:
