@@ -14,12 +14,13 @@ load; its seconds are recorded beside them):
   +hinge    dcgan with the hinge loss
   +sn       dcgan with spectral norm in the discriminator (no BatchNorm)
   +r1       dcgan with the R1 penalty (gamma R1_GAMMA)
-  default   cnnlab's default since issue 24 (see cnnlab.generate.config)
+  default   cnnlab's default since issue 24 (see cnnlab.generate.config): +diffaug
   default+sn  the default with spectral norm
+  diffaug-hflip  the default with the real images only mirrored
 Each row: the FID-style and KID-style distances, precision and recall of 1,000 samples (or half the set) against
 as many real photos, next to the real-vs-real floor of two disjoint halves; near copies among 64 samples; PSNR and
 SSIM of the inversion of the held-out photos (the seed's 40 Adam steps), raw and averaged generator. The final
-sample grid and the memorisation pairs of each row go to docs/img/.
+sample grid of each row goes to docs/img/ (the memorisation pairs, which show training photos, stay in the runs).
 
 Writes bench/out/generate_small.json and prints the markdown table for docs/benchmarks.md.
 --smoke (CI): two rows, one step each, on the tiny built-in flowers layout (bench/smoke.py), in a temporary folder.
@@ -40,6 +41,7 @@ import torch
 
 from bench.classify_cpu import machine
 from bench.smoke import add_smoke, smoke_data, smoke_out
+from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.data.folders import collect_image_paths, image_tensor
 from cnnlab.generate.config import OPTIMIZER_PRESETS, SEED_AUGMENT, GanConfig
 from cnnlab.generate.latent import invert, load_generator, reconstruction_quality
@@ -66,6 +68,7 @@ def rows(base: GanConfig) -> dict[str, GanConfig]:
         "+r1": replace(plain, r1=R1_GAMMA),
         "default": base,  # GanConfig's own defaults for everything the rows vary
         "default+sn": replace(base, spectral_norm=True),
+        "diffaug-hflip": replace(base, augment=AugmentConfig(hflip=True)),  # real images only mirrored
     }
 
 
@@ -113,7 +116,8 @@ def bench_set(name: str, flowers: Path, out: Path, images: Path, size: int | Non
         quality = {w: inversion_quality(result.run.path, held, w, invert_steps) for w in ("raw", "ema")}
         shown = []
         grids = sorted((result.run.path / "epochs").glob("epoch_*.png"))
-        for source, kind in ((grids[-1], "samples"), (result.run.path / "memorisation.png", "nearest")):
+        # The memorisation pairs stay in the run folder: they hold training photos, which never go into git.
+        for source, kind in ((grids[-1], "samples"),):
             target = images / f"gan-small-{name}-{row.lstrip('+')}-{kind}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

@@ -38,8 +38,8 @@ def train(
     lr_d: float = typer.Option(None, help="discriminator learning rate (default: the preset's)"),
     lr_g: float = typer.Option(None, help="generator learning rate (default: the preset's)"),
     label_noise: float = typer.Option(0.05, help="+- noise on the bce loss's 1/0 targets (the seed's)"),
-    augment: str = typer.Option("hflip", help="of the real images only: hflip, seed (flip, zoom 0.1, rotation "
-                                "36 deg), none, or a list"),
+    augment: str = typer.Option("seed", help="of the real images only: seed (flip, zoom 0.1, rotation 36 deg), "
+                                "hflip, none, or a list"),
     loss: str = typer.Option("bce", help="bce (the seed's), nonsaturating or hinge"),
     diffaug: str = typer.Option("color,translation,cutout", help="DiffAugment of real and generated images "
                                 "alike: a list of color, translation, cutout; or none"),

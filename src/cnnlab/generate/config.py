@@ -54,9 +54,10 @@ class GanConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     label_noise: float = 0.05  # uniform noise of +- this on the discriminator's 1/0 targets (the seed's; bce only)
-    # Of the real images only, in the loader: a mirror image is still a real photo, but a rotated or zoomed one
-    # is not, and the generator would learn to make those (the seed's SEED_AUGMENT); DiffAugment below does the rest.
-    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(hflip=True))
+    # Of the real images only, in the loader (the seed's flip, zoom and rotation). With DiffAugment on, mirroring alone
+    # would keep rotated or zoomed photos out of what the generator learns, but in the benchmark it trained worse
+    # (docs/benchmarks.md, issue 24), so the seed's stays the default; --augment hflip is one flag away.
+    augment: AugmentConfig = field(default_factory=lambda: SEED_AUGMENT)
     loss: str = "bce"  # bce (the seed's), nonsaturating or hinge: LOSSES above
     diffaug: str = "color,translation,cutout"  # DiffAugment of real and generated images alike, or none
     ema: float = 0.0  # decay per step of an averaged generator used for samples and scores (0.999); 0: none
