@@ -65,6 +65,13 @@ def test_near_duplicates_need_both_the_hash_and_the_thumbnail(digits):
     assert {(p.a, p.b) for p in exact if p.kind == "exact"} == {(0, 2), (0, 3)}
 
 
+def test_default_out_is_a_folder_named_after_the_data(split_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(split_folder)
+    code, out = cnnlab(capsys, "data", "audit", "--data", "folder:.")
+    assert code == 0, out
+    assert (split_folder / "runs/audit/photos/audit.json").is_file()
+
+
 def test_cli_exit_code_and_bad_options(split_folder, tmp_path, capsys):
     code, out = cnnlab(capsys, "data", "audit", "--data", f"folder:{split_folder}", "--out", str(tmp_path / "a"),
                        "--fail-on", "leakage")
@@ -108,6 +115,9 @@ def test_drop_leaks_leaves_out_held_out_copies_and_says_how_many(split_folder, t
     summary = json.loads((run.path / "summary.json").read_text())
     assert summary["leaks_dropped"] == dropped.leaks_dropped
     assert evaluate_run(run.path)["count"] == len(dropped.test)  # the run's own held-out images, leaks left out
+    again = load_dataset(DataConfig(f"folder:{split_folder}", image_size=32, drop_leaks=True),
+                         manifest=json.loads((run.path / "splits.json").read_text()))
+    assert again.leaks_dropped == dropped.leaks_dropped and len(again.test) == len(dropped.test)  # not dropped twice
 
 
 def test_similarity_training_drops_leaks_too(split_folder, tmp_path):

@@ -97,8 +97,9 @@ def test_a_run_made_before_these_settings_reads_as_it_trained(tmp_path):
     stored = json.loads((run / "config.json").read_text())
     for key in BEFORE_SMALL_DATA:
         stored.pop(key)
-    cfg = GanConfig.from_dict(stored)
+    cfg = GanConfig.from_dict({**stored, "health_samples": 4})  # allowed then, at least 8 now
     assert (cfg.loss, cfg.diffaug, cfg.ema, cfg.spectral_norm, cfg.r1) == ("bce", "none", 0.0, False, 0.0)
+    assert cfg.health_samples == 8
     G, _ = load_generator(run, torch.device("cpu"))  # no averaged weights kept: the raw ones
     assert G.training is False
 
@@ -137,6 +138,14 @@ def test_frechet_distance_matches_the_matrix_square_root(n, dim):
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s_a + s_b - 2 * np.real(linalg.sqrtm(s_a @ s_b)))
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_spacing_of_real_images_leaves_out_each_image_itself():
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(300, 1280)) * 10 + 50  # float32 cdist puts many self-distances far above 0 here
+    exact = np.sqrt(((real[:, None, :] - real[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(exact, np.inf)
+    assert memorisation.real_spacing(real, sample=300) == pytest.approx(np.median(exact.min(1)), rel=1e-9)
 
 
 def test_memorisation_finds_copies_and_not_new_images():

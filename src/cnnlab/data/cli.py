@@ -53,7 +53,8 @@ def audit(data: str = typer.Option(..., "--data", help="dataset name (digits, ci
 
     kinds = check_fail_on(fail_on)
     check_number("seed", seed, low=0, high=2**32 - 1, integer=True)
-    name = data.removeprefix("folder:").rstrip("/").split("/")[-1] or "data"
+    name = (Path(data.removeprefix("folder:")).expanduser().resolve().name if data.startswith("folder:") else
+            data.replace("/", "-")) or "data"
     folder = Path(out) if out else Path("runs") / "audit" / name
     if folder.exists() and not folder.is_dir():
         raise DataError(f"--out {folder} is a file; give a folder for audit.json and report.html")

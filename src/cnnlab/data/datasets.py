@@ -49,7 +49,10 @@ def load_dataset(cfg: DataConfig, manifest: dict | None = None, min_classes: int
         if not root.is_dir():
             raise DataError(f"the run's data folder {root} does not exist any more")
         splits = load_from_manifest(cfg.name, root, manifest, cfg.image_size, folder_cache(root))
-        return _without_leaks(splits.map(lambda data: shape(data, cfg)), cfg)
+        splits = splits.map(lambda data: shape(data, cfg))
+        if cfg.drop_leaks:  # splits.json lists the files as trained on, leaks already left out
+            splits.leaks_dropped = manifest.get("leaks_dropped")
+        return splits
     train, test, skipped = reader(cfg, root)
     if len(train.classes) < min_classes:
         raise DataError(f"{cfg.name} has {len(train.classes)} class ({', '.join(train.classes)}); a classifier needs "

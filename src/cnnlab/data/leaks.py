@@ -15,11 +15,14 @@ from cnnlab.data.images import DataSplits, ImageData
 THUMB = 16
 
 
-def thumbnails(data: ImageData) -> np.ndarray:
-    """uint8 (N, 16, 16) grey thumbnails of an ImageData's images."""
-    x = data.images.float()
-    grey = x.mean(1, keepdim=True) if x.shape[1] == 3 else x[:, :1]
-    return F.interpolate(grey, size=(THUMB, THUMB), mode="area")[:, 0].round().to(torch.uint8).numpy()
+def thumbnails(data: ImageData, batch: int = 1024) -> np.ndarray:
+    """uint8 (N, 16, 16) grey thumbnails of an ImageData's images, `batch` images at a time (bounded memory)."""
+    out = [np.zeros((0, THUMB, THUMB), np.uint8)]
+    for start in range(0, len(data), batch):
+        x = data.images[start:start + batch].float()  # (B, C, H, W)
+        grey = x.mean(1, keepdim=True) if x.shape[1] == 3 else x[:, :1]
+        out.append(F.interpolate(grey, size=(THUMB, THUMB), mode="area")[:, 0].round().to(torch.uint8).numpy())
+    return np.concatenate(out)
 
 
 def drop_leaks(splits: DataSplits) -> DataSplits:

@@ -35,7 +35,8 @@ def _relative(paths: list[str], root: Path) -> list[str] | None:
 
 def split_manifest(data: DataSplits, root: Path | None) -> dict:
     """What splits.json holds for `data`, read from `root` (the data folder)."""
-    manifest: dict = {"format": FORMAT, "classes": list(data.classes), "read_size": data.train.size[0]}
+    manifest: dict = {"format": FORMAT, "classes": list(data.classes), "read_size": data.train.size[0],
+                      "leaks_dropped": data.leaks_dropped}
     for name in SPLITS:
         part: ImageData = getattr(data, name)
         entry = {"count": len(part), "labels_sha256": _digest(part.labels)}

@@ -139,4 +139,6 @@ class GanConfig:
         """The config of a run folder's config.json; RunFolderError when it is not a GAN run's."""
         if isinstance(d, dict) and all(k in d for k in REQUIRED_KEYS):
             d = {**BEFORE_SMALL_DATA, **d}
+            if isinstance(d.get("health_samples"), int) and 2 <= d["health_samples"] < 8:  # allowed before
+                d["health_samples"] = 8
         return config_with_augment(cls, d, REQUIRED_KEYS, AugmentConfig, "generate")

@@ -71,11 +71,12 @@ def _translation(x: torch.Tensor, p: dict) -> torch.Tensor:
     """Shift each image by whole pixels, filling with black (0), by gathering from a padded copy."""
     b, _, h, w = x.shape
     shift = p["shift"]  # (B, 2): rows, columns
-    pad = int(shift.abs().max().item()) if shift.numel() else 0
-    if pad == 0:
+    pad = int(h * TRANSLATE + 0.5)  # the largest shift drawn: no wait for the device to read the draws
+    if pad == 0 or not shift.numel():
         return x
-    rows = torch.arange(h, device=x.device).view(1, h) - shift[:, :1] + pad  # (B, H) rows to read in the padded copy
-    cols = torch.arange(w, device=x.device).view(1, w) - shift[:, 1:] + pad  # (B, W)
+    # (B, H) rows to read in the padded copy; a larger shift than the padding reads the black border
+    rows = (torch.arange(h, device=x.device).view(1, h) - shift[:, :1] + pad).clamp(0, h + 2 * pad - 1)
+    cols = (torch.arange(w, device=x.device).view(1, w) - shift[:, 1:] + pad).clamp(0, w + 2 * pad - 1)  # (B, W)
     padded = F.pad(x, (pad, pad, pad, pad))  # (B, C, H + 2p, W + 2p)
     out = padded.gather(2, rows.view(b, 1, h, 1).expand(-1, x.shape[1], -1, padded.shape[3]))  # (B, C, H, W + 2p)
     return out.gather(3, cols.view(b, 1, 1, w).expand(-1, x.shape[1], h, -1))  # (B, C, H, W)

@@ -48,11 +48,12 @@ def nearest(queries: np.ndarray, pool: np.ndarray, chunk: int = 2048) -> tuple[n
 
 def real_spacing(real: np.ndarray, sample: int = 500, seed: int = 0) -> float:
     """Median distance from a training image (a sample of them) to its nearest other, exact duplicates left out."""
-    rows = np.random.default_rng(seed).permutation(len(real))[:sample]
-    x = torch.from_numpy(np.asarray(real, dtype=np.float32))
-    d = torch.cdist(x[rows], x)  # (sample, M)
-    d[d <= 1e-6] = float("inf")  # the image itself and its exact copies
-    return float(d.min(1).values.median())
+    rows = torch.from_numpy(np.random.default_rng(seed).permutation(len(real))[:sample])
+    x = torch.from_numpy(np.asarray(real, dtype=np.float64))
+    d = torch.cdist(x[rows], x, compute_mode="donot_use_mm_for_euclid_dist")  # (sample, M), exact
+    d[torch.arange(len(rows)), rows] = float("inf")  # the image itself, by index
+    d[d <= 1e-9 * x.norm(dim=1).max()] = float("inf")  # and its exact copies
+    return float(np.median(d.min(1).values.numpy()))
 
 
 def check(fake: np.ndarray, real: np.ndarray, seed: int = 0) -> Memorisation:

@@ -44,6 +44,8 @@ def lr_find(task: Task, cfg: FitConfig, device: torch.device, *, start: float = 
     check_number("steps", steps, low=10, high=100_000, integer=True)
     if end <= start:
         raise CnnlabError(f"the end learning rate ({end:g}) must be above the start ({start:g})")
+    if len(task.train_loader) == 0:
+        raise CnnlabError("the training set gives no batch: add images, or lower the batch size")
     phase = cfg.plan()[0]
     model = copy.deepcopy(task.model).to(device).train()
     if hasattr(model, "set_trainable"):
