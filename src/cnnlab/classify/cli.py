@@ -88,7 +88,7 @@ def train(
 @app.command("lr-find", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def lr_find(ctx: typer.Context,
             out: str = typer.Option(None, help="folder for lr_find.png and lr_find.json (default: "
-                                    "RUNS_DIR/lr-find/MODEL-DATA)"),
+                                    "RUNS_DIR/lr-find/NAME, the run's name)"),
             steps: int = typer.Option(100, help="steps of the range test (the rate grows from 1e-7 to 10)")) -> None:
     """The learning-rate range test (fastai's lr_find) for `cnnlab classify train` with the same options: loss
     against the learning rate, the suggested rate marked, and the option to paste. Every train option is taken,

@@ -12,15 +12,15 @@ from cnnlab.train.lr_find import LrFind, lr_find, plot_lr_find
 
 def find_lr(opts: Options, out: str | Path | None, steps: int = 100) -> tuple[LrFind, Path, str]:
     """The range test of the run these options describe; writes lr_find.png and lr_find.json to `out` (default
-    RUNS_DIR/lr-find/MODEL-DATA, beside the run folders, not among them); returns them with the line to paste."""
+    RUNS_DIR/lr-find/NAME, NAME the run's, beside the run folders, not among them); returns them with the line
+    to paste."""
     from cnnlab.classify.options import config
     from cnnlab.classify.training import classifier_task
     from cnnlab.data.datasets import load_dataset
     from cnnlab.train import resolve_device, seed_everything
 
     cfg = config(opts)
-    data = cfg.data.name.removeprefix("folder:").rstrip("/").split("/")[-1] or "folder"
-    folder = Path(out) if out else Path(cfg.runs_dir) / "lr-find" / f"{cfg.model}-{data}".replace(":", "-")
+    folder = Path(out) if out else Path(cfg.runs_dir) / "lr-find" / cfg.run_path.name  # the run's own name
     device = resolve_device(cfg.fit.device)
     seed_everything(cfg.fit.seed)
     task, _, _ = classifier_task(cfg, load_dataset(cfg.data), device)

@@ -4,39 +4,22 @@ the model has not seen."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from cnnlab.data.images import DataSplits, ImageData
-
-THUMB = 16
-
-
-def thumbnails(data: ImageData, batch: int = 1024) -> np.ndarray:
-    """uint8 (N, 16, 16) grey thumbnails of an ImageData's images, `batch` images at a time (bounded memory)."""
-    out = [np.zeros((0, THUMB, THUMB), np.uint8)]
-    for start in range(0, len(data), batch):
-        x = data.images[start:start + batch].float()  # (B, C, H, W)
-        grey = x.mean(1, keepdim=True) if x.shape[1] == 3 else x[:, :1]
-        out.append(F.interpolate(grey, size=(THUMB, THUMB), mode="area")[:, 0].round().to(torch.uint8).numpy())
-    return np.concatenate(out)
+from cnnlab.data.images import DataSplits
 
 
 def drop_leaks(splits: DataSplits) -> DataSplits:
     """The splits without the validation and test images that duplicate a training image; `leaks_dropped` and a
     note say how many."""
-    from cnnlab.data.audit.duplicates import find_pairs
+    from cnnlab.data.audit.duplicates import find_pairs, leaked_rows, pixel_digests, thumbnails
 
     parts = [splits.train, splits.val, splits.test]
     split = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
-    arrays = [p.images.numpy() for p in parts]
-    digests = [hashlib.sha1(a[j].tobytes()).hexdigest() for a in arrays for j in range(len(a))]
-    pairs = find_pairs(digests, np.concatenate([thumbnails(p) for p in parts]))
+    digests = [d for p in parts for d in pixel_digests(p.images)]
+    leaked = leaked_rows(find_pairs(digests, np.concatenate([thumbnails(p.images) for p in parts])), split)
     offsets = np.cumsum([0] + [len(p) for p in parts])
-    leaked = {p.b if split[p.a] == 0 else p.a for p in pairs if (split[p.a] == 0) != (split[p.b] == 0)}
     kept, dropped = [], {}
     for i, (name, part) in enumerate((("val", splits.val), ("test", splits.test)), start=1):
         rows = {r - offsets[i] for r in leaked if split[r] == i}

@@ -122,16 +122,17 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g, batches = epoch_batches(len(self.targets), self.batch_size, shuffle=self.shuffle, seed=self.seed,
                                    epoch=self.epoch, device=self.store, drop_last=self.drop_last)
+        epoch_seed = self.seed * 100_003 + self.epoch  # epoch_batches' seed: (seed, epoch) alone
         if self.per_class:
-            cpu = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            cpu = torch.Generator().manual_seed(epoch_seed)
             batches = [b.to(self.store) for b in balanced_batches(self.targets, self.batch_size, self.per_class,
                                                                   cpu, len(batches))]
         elif self.balanced:
-            cpu = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            cpu = torch.Generator().manual_seed(epoch_seed)
             order = balanced_order(self.targets.cpu(), len(self.targets), cpu).to(self.store)
             batches = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(batches))]
         if self.store != self.device:  # augmentation draws on the compute device, seeded the same way
-            g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + self.epoch)
+            g = torch.Generator(device=self.device).manual_seed(epoch_seed)
         for idx in batches:
             x = self.images[idx].to(self.device, non_blocking=True).float().div_(255)
             y = self.targets[idx].to(self.device, non_blocking=True)

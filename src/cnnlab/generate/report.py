@@ -27,12 +27,13 @@ def finish(run: RunDir, cfg, trainer, reals, space: FeatureSpace, history: list[
     halves = RealHalves.split(reals.features, SCORE_SAMPLES, cfg.seed + 1)
     n = len(halves.b)
     z = torch.randn(n, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
-    fake = space.embed(trainer.generate(z))
+    images = trainer.generate(z)  # (n, C, S, S) in [0, 1]
+    fake = space.embed(images)
     final = scores(fake, halves.b, seed=cfg.seed)
     raw = scores(space.embed(trainer.generate(z, weights="raw")), halves.b, seed=cfg.seed) if trainer.ema else None
     shown = min(MEMORISATION_SAMPLES, n)
     memo = memorisation.check(fake[:shown], reals.features, seed=cfg.seed)
-    grid, labels = memorisation.pairs_grid(trainer.generate(z[:shown]).cpu(), reals.images, memo)
+    grid, labels = memorisation.pairs_grid(images[:shown].cpu(), reals.images, memo)
     save_grid(grid, run.path / "memorisation.png", col_labels=labels, row_labels=["generated", "nearest real"])
     summary = {"status": status, "epochs": len(history), "train_seconds": sum(r["seconds"] for r in history),
                "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),

@@ -8,6 +8,7 @@ images look the same at thumbnail size: re-encodings, resizes, small crops or co
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 NEAR_BITS = 6  # of 64
 NEAR_LEVELS = 8.0  # mean absolute difference of the 16x16 grey thumbnails, 0..255
 NEIGHBOURS = 8  # candidates looked at per image
+THUMB = 16  # side of the grey thumbnail every image is reduced to (near duplicates are judged on it)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,22 @@ class Pair:
     kind: str  # exact or near
     bits: int  # Hamming distance of the two hashes
     levels: float  # mean grey-level difference of the thumbnails
+
+
+def thumbnails(images: torch.Tensor, batch: int = 4096) -> np.ndarray:
+    """uint8 (N, C, H, W) images -> uint8 (N, THUMB, THUMB) grey thumbnails, `batch` images at a time."""
+    out = [np.zeros((0, THUMB, THUMB), np.uint8)]
+    for start in range(0, len(images), batch):
+        x = images[start:start + batch].float()  # (B, C, H, W)
+        grey = x.mean(1, keepdim=True) if x.shape[1] == 3 else x[:, :1]
+        out.append(F.interpolate(grey, size=(THUMB, THUMB), mode="area")[:, 0].round().to(torch.uint8).numpy())
+    return np.concatenate(out)
+
+
+def pixel_digests(images: torch.Tensor) -> list[str]:
+    """sha1 of each image's pixels (uint8 (N, C, H, W)): equal digests, equal images."""
+    array = images.numpy()
+    return [hashlib.sha1(array[j].tobytes()).hexdigest() for j in range(len(array))]
 
 
 def dhash(thumbs: np.ndarray) -> np.ndarray:

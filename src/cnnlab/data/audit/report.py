@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.atomic import replacing, write_text
-from cnnlab.data.audit.duplicates import NEAR_BITS, NEAR_LEVELS, Pair, crosses
+from cnnlab.data.audit.duplicates import NEAR_BITS, NEAR_LEVELS, Pair, crosses, leaked_rows
 from cnnlab.data.audit.scan import SPLITS, Scan
 from cnnlab.report.html import image, page, table
 from cnnlab.report.plots import _save, plt
@@ -21,7 +21,7 @@ def findings(s: Scan, pairs: list[Pair], seconds: float) -> dict:
     counts = {SPLITS[k]: {c: int(((s.split == k) & (s.label == i)).sum()) for i, c in enumerate(s.classes)}
               for k in range(len(SPLITS))}
     leaks = [p for p in pairs if crosses(p, s.split)]
-    leaked = {p.b if s.split[p.a] == 0 else p.a for p in leaks}
+    leaked = leaked_rows(pairs, s.split)
 
     def entry(p: Pair) -> dict:
         return {"kind": p.kind, "a": s.ids[p.a], "a_split": SPLITS[s.split[p.a]], "a_class": s.classes[s.label[p.a]],

@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cnnlab.data.audit.duplicates import THUMB, pixel_digests, thumbnails
 from cnnlab.data.config import FOLDER_PREFIX, DataConfig
 from cnnlab.data.datasets import dataset_root, load_dataset
-from cnnlab.data.images import ImageData
 
-THUMB = 16  # side of the grey thumbnail every image is reduced to (near duplicates are judged on it)
 SPLITS = ("train", "val", "test")
 
 
@@ -49,8 +48,8 @@ class Scan:
                 canvas = Image.new("RGB", (side, side), "white")
                 canvas.paste(img, ((side - img.width) // 2, (side - img.height) // 2))
                 return np.asarray(canvas)
-        split, index = self.split[row], int(self.ids[row].split("[")[1].rstrip("]"))
-        image = self.native[split][index]  # (C, H, W)
+        split = int(self.split[row])
+        image = self.native[split][row - sum(len(p) for p in self.native[:split])]  # (C, H, W)
         image = F.interpolate(image[None].float(), size=(side, side), mode="nearest")[0].to(torch.uint8)
         return image.expand(3, -1, -1).permute(1, 2, 0).numpy()
 
@@ -81,22 +80,12 @@ def scan(name: str, data_dir: str | None, seed: int = 0) -> Scan:
     else:
         result.native = [p.images for p in parts]
         result.ids = [f"{SPLITS[i]}[{j}]" for i, p in enumerate(parts) for j in range(len(p))]
-        result.thumbs = np.concatenate([_thumbs(p) for p in parts])
+        result.thumbs = np.concatenate([thumbnails(p.images) for p in parts])
         for p in parts:
-            arr = p.images.numpy()
-            result.digests += [hashlib.sha1(arr[j].tobytes()).hexdigest() for j in range(len(arr))]
-            result.sizes[(arr.shape[3], arr.shape[2])] += len(arr)
-            result.modes["L" if arr.shape[1] == 1 else "RGB"] += len(arr)
+            result.digests += pixel_digests(p.images)
+            result.sizes[(p.images.shape[3], p.images.shape[2])] += len(p)
+            result.modes["L" if p.images.shape[1] == 1 else "RGB"] += len(p)
     return result
-
-
-def _thumbs(data: ImageData, batch: int = 4096) -> np.ndarray:
-    out = []
-    for start in range(0, len(data), batch):
-        x = data.images[start:start + batch].float()  # (B, C, H, W)
-        grey = x.mean(1, keepdim=True) if x.shape[1] == 3 else x
-        out.append(F.interpolate(grey, size=(THUMB, THUMB), mode="area")[:, 0].round().to(torch.uint8).numpy())
-    return np.concatenate(out) if out else np.zeros((0, THUMB, THUMB), np.uint8)
 
 
 def _file_digest(path: Path) -> str:
