@@ -88,3 +88,40 @@ def show_figures(rows: list[dict], written: list[Path], title: str) -> None:
         console.print(f"wrote {path}")
     if not written:
         raise DataError("no image could be read; nothing was written")
+
+
+def add_lr_find(app: typer.Typer, room: str, example: str) -> None:
+    """Give `app` (the room's commands, its `train` among them) `cnnlab ROOM lr-find`: the learning-rate range test
+    with every option of the room's train command, through `cnnlab.ROOM.options.range_test`."""
+    help_text = (f"The learning-rate range test (fastai's lr_find) for `cnnlab {room} train` with the same options: "
+                 "loss against the learning rate, the suggested rate marked, and the option to paste. Every train "
+                 f"option is taken, e.g. {example}.")
+
+    @app.command("lr-find", help=help_text,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def lr_find(ctx: typer.Context,
+                out: str = typer.Option(None, help="folder for lr_find.png and lr_find.json (default: "
+                                        f"RUNS_DIR/lr-find/{room}-NAME, NAME the run's)"),
+                steps: int = typer.Option(100, help="steps of the range test (the rate grows from 1e-7 to 10)")
+                ) -> None:
+        import importlib
+
+        import typer.main
+
+        from cnnlab.checks import check_number
+        from cnnlab.options import Options
+        from cnnlab.train.lr_find import run_range_test
+
+        check_number("steps", steps, low=10, high=100_000, integer=True)
+        if out is not None and Path(out).exists() and not Path(out).is_dir():
+            raise DataError(f"--out {out} is a file; give a folder for lr_find.png and lr_find.json")
+        command = typer.main.get_command(app).commands["train"]
+        with command.make_context("train", list(ctx.args), parent=ctx.parent) as sub:
+            setup = importlib.import_module(f"cnnlab.{room}.options").range_test(Options.from_cli(sub))
+        result, folder, line = run_range_test(setup, out, steps)
+        if result.flat:
+            console.print("the loss did not fall within the test's steps: the suggestion is a tenth of the rate "
+                          "where it began to climb (more --steps, or a pretrained backbone, give a fall to read)",
+                          style="yellow")
+        console.print(f"suggested learning rate {result.suggestion:.2g} (lowest loss at {result.minimum:.2g}); "
+                      f"wrote {folder / 'lr_find.png'}\npaste: {line}")

@@ -11,9 +11,9 @@ from PIL import Image
 import cnnlab
 from cnnlab.classify.config import ClassifyConfig
 from cnnlab.classify.evaluate import per_class_metrics
-from cnnlab.classify.training import class_weights
 from cnnlab.data.loader import balanced_order
 from cnnlab.errors import ConfigError
+from cnnlab.train.balance import class_weights
 
 TRAIN = {"3": 150, "5": 15, "8": 15}  # 10:1
 TEST = 30  # a class, balanced, from the end of each digit's images

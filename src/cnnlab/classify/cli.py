@@ -17,7 +17,7 @@ from cnnlab.classify.config import (
     ClassifyConfig,
     transfer_phases,
 )
-from cnnlab.cliutil import data_options, exit_for, fresh_path, print_table
+from cnnlab.cliutil import add_lr_find, data_options, exit_for, fresh_path, print_table
 from cnnlab.console import console
 from cnnlab.data.augment_spec import parse_augment
 from cnnlab.data.config import DataConfig, default_image_size
@@ -85,25 +85,7 @@ def train(
     exit_for(train_run(Options.from_cli(ctx)))
 
 
-@app.command("lr-find", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def lr_find(ctx: typer.Context,
-            out: str = typer.Option(None, help="folder for lr_find.png and lr_find.json (default: "
-                                    "RUNS_DIR/lr-find/NAME, the run's name)"),
-            steps: int = typer.Option(100, help="steps of the range test (the rate grows from 1e-7 to 10)")) -> None:
-    """The learning-rate range test (fastai's lr_find) for `cnnlab classify train` with the same options: loss
-    against the learning rate, the suggested rate marked, and the option to paste. Every train option is taken,
-    e.g. cnnlab classify lr-find --data cifar10 --model resnet34 --optimizer sgd."""
-    import typer.main
-
-    from cnnlab.checks import check_number
-    from cnnlab.classify.lr_find import find_lr
-
-    check_number("steps", steps, low=10, high=100_000, integer=True)
-    command = typer.main.get_command(app).commands["train"]
-    with command.make_context("train", list(ctx.args), parent=ctx.parent) as sub:
-        result, folder, line = find_lr(Options.from_cli(sub), out, steps)
-    console.print(f"suggested learning rate {result.suggestion:.2g} (lowest loss at {result.minimum:.2g}); wrote "
-                  f"{folder / 'lr_find.png'}\npaste: {line}")
+add_lr_find(app, "classify", "cnnlab classify lr-find --data cifar10 --model resnet34 --optimizer sgd")
 
 
 def quickstart(runs_dir: str = typer.Option("runs", help="runs go to RUNS_DIR/classify/quickstart"),

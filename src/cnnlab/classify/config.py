@@ -10,10 +10,10 @@ from cnnlab.data.augment_spec import AugmentConfig
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.options import said
+from cnnlab.train.balance import CLASS_WEIGHTS
 from cnnlab.train.config import FitConfig, PhaseConfig
 from cnnlab.train.names import check_run_name, default_run_name
 
-CLASS_WEIGHTS = ("none", "auto")
 SAMPLERS = ("shuffle", "balanced")
 
 

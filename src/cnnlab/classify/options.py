@@ -45,3 +45,18 @@ def train(opts: Options) -> str:
 
     result = train_classifier(config(opts), resume=opts["resume"], overwrite=opts["overwrite"], given=set(opts.given))
     return result.state.status
+
+
+def range_test(opts: Options):
+    """What `cnnlab classify lr-find` tests: the task of the run these options describe, built without a run
+    folder."""
+    from cnnlab.classify.training import classifier_task
+    from cnnlab.data.datasets import load_dataset
+    from cnnlab.train import resolve_device, seed_everything
+    from cnnlab.train.lr_find import RangeTest
+
+    cfg = config(opts)
+    device = resolve_device(cfg.fit.device)
+    seed_everything(cfg.fit.seed)
+    task, _, _ = classifier_task(cfg, load_dataset(cfg.data), device)
+    return RangeTest(task, cfg.fit, device, cfg.run_path, f"{cfg.model} on {cfg.data.name}")

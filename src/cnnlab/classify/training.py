@@ -18,6 +18,7 @@ from cnnlab.models import count_parameters, model_entry
 from cnnlab.models.factory import model_for_images
 from cnnlab.report.overfit import overfitting_verdict
 from cnnlab.train import FitState, RunDir, StepResult, Task, distributed, fit, resolve_device, seed_everything
+from cnnlab.train.balance import class_weights
 from cnnlab.train.run import start_run
 
 # Options whose config keys are not named like them (the rest match by name).
@@ -46,13 +47,6 @@ def classification_step(label_smoothing: float = 0.0, tta: bool = False, weight:
         return StepResult(loss, {"acc": (logits.argmax(1) == y).sum()}, len(y))
 
     return step
-
-
-def class_weights(labels: torch.Tensor, classes: int) -> torch.Tensor:
-    """--class-weights auto: each class weighted by N / (K * n_c), so that every class weighs the same in the
-    loss in all (scikit-learn's "balanced"); a class without training images gets weight 0."""
-    counts = torch.bincount(labels, minlength=classes).double()
-    return torch.where(counts > 0, len(labels) / (classes * counts.clamp(min=1)), 0.0).float()
 
 
 def prepare(cfg: ClassifyConfig, data: DataSplits):

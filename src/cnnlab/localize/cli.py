@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cnnlab.cliutil import exit_for
+from cnnlab.cliutil import add_lr_find, exit_for
 from cnnlab.console import console
 from cnnlab.localize.options import DEFAULT_EPOCHS, DEFAULT_FREEZE
 from cnnlab.options import Options
@@ -45,6 +45,9 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
     from cnnlab.localize.options import train as train_run
 
     exit_for(train_run(Options.from_cli(ctx)))
+
+
+add_lr_find(app, "localize", "cnnlab localize lr-find --data voc:PATH --model timm:resnet18")
 
 
 @app.command("evaluate")

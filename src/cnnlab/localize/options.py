@@ -35,3 +35,22 @@ def train(opts: Options) -> str:
                               given=set(opts.given), aliases={"epochs": ("freeze_epochs", "finetune_epochs")})
     console.print({k: v for k, v in summary.items() if k != "notes"})
     return summary["status"]
+
+
+def range_test(opts: Options):
+    """What `cnnlab localize lr-find` tests: the task of the run these options describe on the split training
+    would make, built without a run folder."""
+    from cnnlab.errors import DataError
+    from cnnlab.localize.training import MIN_IMAGES, load_box_data, localizer_task, split_data, split_paths
+    from cnnlab.train import resolve_device, seed_everything
+    from cnnlab.train.lr_find import RangeTest
+
+    cfg = config(opts)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    data, _ = load_box_data(cfg, log=lambda _: None)
+    if len(data) < MIN_IMAGES:
+        raise DataError(f"{cfg.data} has {len(data)} boxed image(s); at least {MIN_IMAGES} are needed")
+    parts = split_data(data, split_paths(data, cfg))
+    return RangeTest(localizer_task(cfg, data.classes, parts, device), cfg.fit_config(), device, cfg.run_path,
+                     f"{cfg.head} head on {cfg.model}, {cfg.data}")

@@ -46,15 +46,20 @@ def load_box_data(cfg: LocalizeConfig, log=print, classes: list[str] | None = No
 
 def split_paths(data: BoxData, cfg: LocalizeConfig) -> dict[str, list[str]]:
     """A seeded split of the images into train, val and test, by path (stored in the run as splits.json)."""
-    n = len(data)
-    order = np.random.default_rng(cfg.seed).permutation(n)
-    test = round(n * cfg.test_fraction) if cfg.test_fraction else 0
-    val = max(1, round(n * cfg.val_fraction))
+    parts = split_rows(len(data), cfg.seed, cfg.val_fraction, cfg.test_fraction, cfg.data)
+    return {k: [data.paths[i] for i in v] for k, v in parts.items()}
+
+
+def split_rows(n: int, seed: int, val_fraction: float, test_fraction: float, source: str) -> dict[str, list[int]]:
+    """The rows of `n` boxed images in each split, seeded; DataError when too few are left to train on."""
+    order = np.random.default_rng(seed).permutation(n)
+    test = round(n * test_fraction) if test_fraction else 0
+    val = max(1, round(n * val_fraction))
     if n - test - val < 2:
-        raise DataError(f"{cfg.data} has {n} boxed images: too few to train on after taking {val} for validation "
+        raise DataError(f"{source} has {n} boxed images: too few to train on after taking {val} for validation "
                         f"and {test} for testing; at least {MIN_IMAGES} are needed")
     parts = {"test": order[:test], "val": order[test:test + val], "train": order[test + val:]}
-    return {k: [data.paths[i] for i in sorted(v)] for k, v in parts.items()}
+    return {k: sorted(int(i) for i in v) for k, v in parts.items()}
 
 
 def split_data(data: BoxData, splits: dict[str, list[str]]) -> dict[str, BoxData]:
@@ -65,6 +70,17 @@ def split_data(data: BoxData, splits: dict[str, list[str]]) -> dict[str, BoxData
         raise RunFolderError(f"{len(gone)} images of the run's splits.json are no longer in the data (e.g. "
                              f"{', '.join(gone[:3])}); restore them, or train a new run")
     return {k: data.subset([where[p] for p in splits.get(k, [])]) for k in SPLITS}
+
+
+def localizer_task(cfg: LocalizeConfig, classes: list[str], parts: dict[str, BoxData], device) -> Task:
+    """The engine's task for `cfg` on the split `parts` (localizer, step, loaders)."""
+    train = parts["train"]
+    model = create_localizer(cfg.model, cfg.head, len(classes), in_channels=train.images.shape[1],
+                             image_size=cfg.image_size, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
+    return Task("localize", model, localize_step(cfg.head, cfg.box_loss, cfg.cls_weight, cfg.box_weight),
+                BoxLoader(train, cfg.batch_size, shuffle=True, augment=cfg.augment if cfg.augment.enabled
+                          else NO_AUGMENT, seed=cfg.seed, device=device),
+                BoxLoader(parts["val"], 64, device=device), config=cfg.to_dict())
 
 
 def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
@@ -83,8 +99,8 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
     if checkpoint is None:
         run.write_json("splits.json", split_paths(data, cfg))
     parts = split_data(data, run.read_json("splits.json"))
-    model = create_localizer(cfg.model, cfg.head, len(data.classes), in_channels=data.images.shape[1],
-                             image_size=cfg.image_size, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
+    task = localizer_task(cfg, data.classes, parts, device)
+    model = task.model
     for note in model.notes:
         run.log(note, style="cyan")
     run.log(f"{cfg.head} head on {cfg.model}: {len(parts['train'])} train / {len(parts['val'])} val / "
@@ -92,10 +108,6 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
             f"feature grid {model.spec.grid}x{model.spec.grid}, images {cfg.resize}ed to {cfg.image_size} px, "
             f"device {device}")
     shown = parts["val"].subset(range(min(SHOWN, len(parts["val"]))))
-    task = Task("localize", model, localize_step(cfg.head, cfg.box_loss, cfg.cls_weight, cfg.box_weight),
-                BoxLoader(parts["train"], cfg.batch_size, shuffle=True, augment=cfg.augment if cfg.augment.enabled
-                          else NO_AUGMENT, seed=cfg.seed, device=device),
-                BoxLoader(parts["val"], 64, device=device), config=cfg.to_dict())
     state = fit(task, cfg.fit_config(), device=device, run=run, checkpoint=checkpoint,
                 extra={"spec": model.spec.to_dict(), "classes": data.classes},
                 callbacks=(epoch_grid(run, model, shown, device), *callbacks))

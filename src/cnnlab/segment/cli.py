@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cnnlab.cliutil import exit_for
+from cnnlab.cliutil import add_lr_find, exit_for
 from cnnlab.console import console
 from cnnlab.options import Options
 from cnnlab.segment.options import DEFAULT_EPOCHS, FIT_OPTIONS
@@ -22,6 +22,8 @@ def train(ctx: typer.Context,
           pretrained: bool = typer.Option(True, help="ImageNet weights for the encoder"),
           weights: str = typer.Option(None), dropout: float = typer.Option(0.0, help="decoder dropout (seed: 0.5)"),
           augment: bool = typer.Option(True, help="joint flip/rotation/zoom/shift of image and mask"),
+          class_weights: str = typer.Option("none", help="auto: weight each class in the loss by N / (K * its "
+                                            "training pixels), for rare classes (thin membranes, small objects)"),
           epochs: int = typer.Option(None, help=f"epochs in all (default: {DEFAULT_EPOCHS}, all with the encoder "
                                      "frozen)"),
           freeze_epochs: int = typer.Option(None, help="of them, epochs with the encoder frozen (default: all but "
@@ -39,6 +41,9 @@ def train(ctx: typer.Context,
     exit_for(train_run(Options.from_cli(ctx)))
 
 
+add_lr_find(app, "segment", "cnnlab segment lr-find --data isbi:PATH --encoder resnet18")
+
+
 @app.command("evaluate")
 def evaluate(run: str = typer.Argument(..., help="a segment run folder"),
              split: str = typer.Option(None, help="the run's split to judge: val (the default) or train"),
@@ -53,9 +58,9 @@ def evaluate(run: str = typer.Argument(..., help="a segment run folder"),
 
     check_device(device)
     result = evaluate_run(run, data, out, device=device, split=split)
-    print_table([{"class": c, "iou": v} for c, v in result["iou"].items()],
+    print_table([{"class": c, "iou": v, "accuracy (recall)": result["class_acc"][c]} for c, v in result["iou"].items()],
                 f"{result['judged']} ({result['count']} images): pixel accuracy {result['pixel_acc']:.2%}, "
-                f"mIoU {result['miou']:.3f}, Dice {result['dice']:.3f}")
+                f"mean class accuracy {result['mean_acc']:.2%}, mIoU {result['miou']:.3f}, Dice {result['dice']:.3f}")
 
 
 @app.command("predict")

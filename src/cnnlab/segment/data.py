@@ -182,35 +182,60 @@ def read_palette(path: Path) -> tuple[list[str], dict[tuple[int, int, int], int]
 MAX_INFERRED_CLASSES = 64  # more distinct values without classes.txt are most likely gray pictures, not masks
 
 
-def infer_classes(found: dict[Path, dict[int, int]], root: Path) -> tuple[list[str], dict[int, int] | None]:
-    """Classes of masks without classes.txt (`found`: mask file -> {value: pixels}): binary 0/255 masks, or
-    class indices 0, 1, 2, ... with no gap (class 0 may be unused). Of the two readings, the one that leaves
-    fewer pixels unexplained names the stray values and their files; they never become classes."""
-    pixels: dict[int, int] = {}
-    for counts in found.values():
-        for v, n in counts.items():
-            pixels[v] = pixels.get(v, 0) + n
+@dataclass(frozen=True)
+class MaskReading:
+    """How masks without classes.txt read: binary 0/255, or class indices 0 (or 1) to `top` with no gap; the
+    values that fit neither (`strays`) and the words for the reading."""
+
+    classes: list[str]
+    value_map: dict[int, int] | None
+    strays: frozenset[int]
+    kind: str
+    distinct: int  # values found
+
+
+def mask_reading(pixels: dict[int, int]) -> MaskReading:
+    """The reading of masks whose values hold `pixels` ({value: pixels}) without classes.txt. Of the two readings,
+    the one that leaves fewer pixels unexplained is taken; the others are strays (never classes)."""
     run = 0 if 0 in pixels else 1  # indices: the unbroken run 0 (or 1), 1, 2, ...
     while run + 1 in pixels:
         run += 1
     binary_bad = {v for v in pixels if v not in (0, 255)}
     if not binary_bad:
-        return ["0", "255"], {0: 0, 255: 1}
+        return MaskReading(["0", "255"], {0: 0, 255: 1}, frozenset(), "binary 0/255 masks", len(pixels))
     index_bad = {v for v in pixels if v > run}
     looks_binary = 255 in pixels and sum(pixels[v] for v in binary_bad) < sum(pixels[v] for v in index_bad)
-    strays = binary_bad if looks_binary else index_bad
-    if strays:
-        bad = {v: sorted(p.name for p, counts in found.items() if v in counts) for v in sorted(strays)}
-        kind = "binary 0/255 masks" if looks_binary else f"class indices 0 to {run}"
-        raise DataError(f"the masks in {root / 'masks'} look like {kind}, but some hold other values: "
+    if looks_binary:
+        return MaskReading(["0", "255"], {0: 0, 255: 1}, frozenset(binary_bad), "binary 0/255 masks", len(pixels))
+    return MaskReading([str(v) for v in range(run + 1)], None, frozenset(index_bad), f"class indices 0 to {run}",
+                       len(pixels))
+
+
+def value_counts(found: dict[Path, dict[int, int]]) -> dict[int, int]:
+    """{value: pixels} over every mask of `found` (mask file -> {value: pixels})."""
+    pixels: dict[int, int] = {}
+    for counts in found.values():
+        for v, n in counts.items():
+            pixels[v] = pixels.get(v, 0) + n
+    return pixels
+
+
+def infer_classes(found: dict[Path, dict[int, int]], root: Path) -> tuple[list[str], dict[int, int] | None]:
+    """Classes of masks without classes.txt (`found`: mask file -> {value: pixels}): binary 0/255 masks, or
+    class indices 0, 1, 2, ... with no gap (class 0 may be unused). The stray values and their files are named
+    (see mask_reading); they never become classes."""
+    reading = mask_reading(value_counts(found))
+    if reading.strays:
+        bad = {v: sorted(p.name for p, counts in found.items() if v in counts) for v in sorted(reading.strays)}
+        raise DataError(f"the masks in {root / 'masks'} look like {reading.kind}, but some hold other values: "
                         f"{stray_values(bad)}. Fix those masks, or add {root / 'classes.txt'} (one class name per "
                         "line, line k naming mask value k) if those values are classes")
-    if run + 1 > MAX_INFERRED_CLASSES:
-        raise DataError(f"the masks in {root / 'masks'} hold {len(pixels)} different values (0 to {run}): they "
-                        "look like gray pictures, not class masks. Masks hold class indices 0, 1, 2, ... (up to "
-                        f"{MAX_INFERRED_CLASSES} classes without classes.txt); add {root / 'classes.txt'} (one "
-                        "class name per line, line k naming value k) for more")
-    return [str(v) for v in range(run + 1)], None
+    if len(reading.classes) > MAX_INFERRED_CLASSES:
+        raise DataError(f"the masks in {root / 'masks'} hold {reading.distinct} different values (0 to "
+                        f"{len(reading.classes) - 1}): they look like gray pictures, not class masks. Masks hold class "
+                        f"indices 0, 1, 2, ... (up to {MAX_INFERRED_CLASSES} classes without classes.txt); add "
+                        f"{root / 'classes.txt'} (one class name per line, line k naming value k) for more")
+    return reading.classes, reading.value_map
 
 
 def read_mask_folder(root: Path, image_size: int) -> MaskData:

@@ -52,7 +52,8 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
                             f"was trained on {classes} in {model.spec.in_channels}")
     s = scores(confusion_of(model, images))
     result = {"judged": judged, "count": len(images), "pixel_acc": s["pixel_acc"], "miou": s["miou"],
-              "dice": s["dice"], "iou": dict(zip(classes, s["iou"], strict=True))}
+              "dice": s["dice"], "mean_acc": s["mean_acc"], "iou": dict(zip(classes, s["iou"], strict=True)),
+              "class_acc": dict(zip(classes, s["class_acc"], strict=True))}
     if out is not None:
         write_json_atomic(fresh_path(out), result)
     return result

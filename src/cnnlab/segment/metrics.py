@@ -12,7 +12,9 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> tor
 
 
 def scores(matrix: torch.Tensor) -> dict:
-    """pixel_acc, iou (per class), miou (over classes present in truth or prediction), dice (mean)."""
+    """pixel_acc, iou (per class), miou (over classes present in truth or prediction), dice (mean), class_acc (per
+    class: the share of its pixels predicted as it, the recall) and mean_acc (over classes present in truth: the
+    "mean accuracy" of the FCN paper, which unequal classes do not inflate as they do pixel_acc)."""
     m = matrix.double()
     tp = m.diag()
     true, pred = m.sum(1), m.sum(0)
@@ -20,6 +22,8 @@ def scores(matrix: torch.Tensor) -> dict:
     present = union > 0
     iou = torch.where(present, tp / union.clamp_min(1), torch.nan)
     dice = torch.where(present, 2 * tp / (true + pred).clamp_min(1), torch.nan)
+    recall = torch.where(true > 0, tp / true.clamp_min(1), torch.nan)
     return {"pixel_acc": float(tp.sum() / m.sum().clamp_min(1)), "iou": iou.tolist(),
             "miou": float(iou[present].mean()) if present.any() else float("nan"),
-            "dice": float(dice[present].mean()) if present.any() else float("nan")}
+            "dice": float(dice[present].mean()) if present.any() else float("nan"), "class_acc": recall.tolist(),
+            "mean_acc": float(recall[true > 0].mean()) if (true > 0).any() else float("nan")}

@@ -12,8 +12,8 @@ from cnnlab.train.config import split_epochs
 DEFAULT_EPOCHS = 10  # the seed's, all with the encoder frozen
 FIT_OPTIONS = ("batch_size", "seed", "device", "precision", "patience", "grad_clip", "max_seconds", "ema", "compile",
                "channels_last", "tensorboard")
-OWN = ("data", "image_size", "encoder", "pretrained", "weights", "dropout", "freeze_lr", "finetune_lr", "name",
-       "runs_dir")
+OWN = ("data", "image_size", "encoder", "pretrained", "weights", "dropout", "class_weights", "freeze_lr", "finetune_lr",
+       "name", "runs_dir")
 
 
 def config(opts: Mapping[str, Any]):
@@ -36,3 +36,19 @@ def train(opts: Options) -> str:
                          aliases={"epochs": ("freeze_epochs", "finetune_epochs")})
     console.print(summary)
     return summary["status"]
+
+
+def range_test(opts: Options):
+    """What `cnnlab segment lr-find` tests: the task of the run these options describe, built without a run
+    folder."""
+    from cnnlab.segment.training import check_data_folder, load_splits, unet_task
+    from cnnlab.train import resolve_device, seed_everything
+    from cnnlab.train.lr_find import RangeTest
+
+    cfg = config(opts)
+    check_data_folder(cfg.data)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    train_set, val_set = load_splits(cfg)
+    return RangeTest(unet_task(cfg, train_set, val_set, device), cfg.fit_config(), device, cfg.run_path,
+                     f"U-Net on {cfg.encoder}, {cfg.data}")

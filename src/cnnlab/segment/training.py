@@ -6,31 +6,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.checks import check_device, check_number, config_with_augment
-from cnnlab.data.loader import TensorLoader
+from cnnlab.checks import check_choice, check_device, check_number, config_with_augment
 from cnnlab.errors import ConfigError, DataError, UnknownNameError
 from cnnlab.options import said
 from cnnlab.report.plots import save_image_grid
-from cnnlab.segment.augment import NONE, JointAugment, joint_augment
+from cnnlab.segment.augment import JointAugment
 from cnnlab.segment.data import LAYOUTS, MaskData
-from cnnlab.segment.metrics import confusion, scores
 from cnnlab.segment.model import UNet, create_unet
 from cnnlab.segment.report import write_report
+from cnnlab.segment.steps import finalize_metrics, mask_loader, predict_masks, segmentation_step, split
 from cnnlab.train import (
     FitConfig,
     FitState,
     RunDir,
-    StepResult,
     Task,
     distributed,
     fit,
     resolve_device,
     seed_everything,
 )
+from cnnlab.train.balance import CLASS_WEIGHTS, class_weights
 from cnnlab.train.config import frozen_then_finetune
 from cnnlab.train.names import check_run_name, default_run_name
 from cnnlab.train.run import start_run
@@ -49,6 +47,7 @@ class SegmentConfig:
     dropout: float = 0.0  # the seed's optional Dropout 0.5 in the decoder
     augment: JointAugment = field(default_factory=JointAugment)
     val_fraction: float = 0.2
+    class_weights: str = "none"  # auto: each class weighted by N / (K * its training pixels) in the loss
     freeze_epochs: int = 10  # with the encoder frozen (the seed's setting)
     finetune_epochs: int = 0  # then with the encoder trained too
     freeze_lr: float = 1e-3  # Adam, as the seed
@@ -83,6 +82,7 @@ class SegmentConfig:
         if not isinstance(self.augment, JointAugment):
             raise ConfigError(f"augment must be a JointAugment, got {self.augment!r}")
         check_number("val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
+        check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         check_number("freeze_epochs", self.freeze_epochs, low=0, integer=True)
         check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
         if self.freeze_epochs + self.finetune_epochs < 1:
@@ -180,45 +180,18 @@ def digit_strokes(image_size: int, count: int = 600) -> MaskData:
     return MaskData(images, masks, ["background", "stroke"], [f"digit{i}" for i in range(count)])
 
 
-def mask_loader(data: MaskData, batch_size: int, *, shuffle: bool = False, augment: JointAugment = NONE,
-                seed: int = 0, device: torch.device | str = "cpu", rank: int = 0, world: int = 1) -> TensorLoader:
-    """(images float (B, C, S, S) in [0, 1], masks int64 (B, S, S)), shuffled and jointly augmented per (seed,
-    epoch) when `shuffle`; sharded over the ranks of a data-parallel run."""
-    def transform(x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return joint_augment(x, y, augment, g)
-
-    return TensorLoader(data.images, data.masks, batch_size, shuffle=shuffle, seed=seed, device=device,
-                        transform=transform if shuffle and augment.enabled else None, rank=rank, world=world)
-
-
-def segmentation_step(num_classes: int):
-    def step(model, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        logits = model(x)  # (B, K, S, S)
-        loss = F.cross_entropy(logits.float(), y)
-        return StepResult(loss, {"conf": confusion(logits.argmax(1), y, num_classes).flatten().float()}, len(y))
-
-    return step
-
-
-def finalize_metrics(num_classes: int):
-    def finalize(metrics: dict) -> dict:
-        result = scores(torch.tensor(metrics.pop("conf")).view(num_classes, num_classes))
-        return {**metrics, "acc": result["pixel_acc"], "miou": result["miou"], "dice": result["dice"],
-                "iou": result["iou"]}
-
-    return finalize
-
-
-def split(data: MaskData, fraction: float, seed: int) -> tuple[MaskData, MaskData]:
-    order = np.random.default_rng(seed).permutation(len(data))
-    held = min(max(1, round(len(data) * fraction)), len(data) - 2)  # at least two left to train on
-    return data.subset(np.sort(order[held:])), data.subset(np.sort(order[:held]))
-
-
-@torch.no_grad()
-def predict_masks(model: UNet, x: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return model(x).argmax(1)
+def unet_task(cfg: SegmentConfig, train_set: MaskData, val_set: MaskData, device: torch.device, ranks=None) -> Task:
+    """The engine's task for `cfg` (U-Net, step, loaders), sharded over the ranks of a data-parallel run."""
+    ranks = ranks or distributed.current()
+    classes = train_set.classes
+    model = create_unet(cfg.encoder, len(classes), in_channels=train_set.images.shape[1], image_size=cfg.image_size,
+                        dropout=cfg.dropout, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
+    shard = {"device": device, "rank": ranks.rank, "world": ranks.world}
+    weight = class_weights(train_set.masks, len(classes)).to(device) if cfg.class_weights == "auto" else None
+    return Task("segment", model, segmentation_step(len(classes), weight),
+                mask_loader(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, **shard),
+                mask_loader(val_set, cfg.batch_size, **shard), config=cfg.to_dict(),
+                finalize=finalize_metrics(len(classes)))
 
 
 def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
@@ -235,18 +208,19 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
     seed_everything(cfg.seed)
     train_set, val_set = load_splits(cfg)
     classes = train_set.classes
-    model = create_unet(cfg.encoder, len(classes), in_channels=train_set.images.shape[1], image_size=cfg.image_size,
-                        dropout=cfg.dropout, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
+    task = unet_task(cfg, train_set, val_set, device, ranks)
+    model = task.model
     for note in model.notes:
         run.log(note, style="cyan")
     run.log(f"U-Net on {cfg.encoder}: {len(train_set)} train / {len(val_set)} val images, classes {classes}"
             + (f"; data-parallel over {ranks.world} ranks" if ranks.enabled else ""))
+    if cfg.class_weights == "auto":
+        shares = torch.bincount(train_set.masks.flatten(), minlength=len(classes)).double() / train_set.masks.numel()
+        weight = class_weights(train_set.masks, len(classes))
+        run.log("pixel-class weights: " + ", ".join(f"{c} {w:.2f} ({100 * p:.1f}% of pixels)" for c, w, p in
+                                                      zip(classes, weight.tolist(), shares.tolist(), strict=True)),
+                style="cyan")
     display = epoch_display(run, model, val_set.subset(range(min(4, len(val_set)))), device)
-    shard = {"device": device, "rank": ranks.rank, "world": ranks.world}
-    task = Task("segment", model, segmentation_step(len(classes)),
-                mask_loader(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, **shard),
-                mask_loader(val_set, cfg.batch_size, **shard), config=cfg.to_dict(),
-                finalize=finalize_metrics(len(classes)))
     state = fit(task, cfg.fit_config(), device=device, run=run, checkpoint=checkpoint,
                 extra={"spec": model.spec.to_dict(), "classes": classes},
                 callbacks=(display, *callbacks) if ranks.main else callbacks)
@@ -285,7 +259,8 @@ def finish(run: RunDir, cfg: SegmentConfig, state: FitState, classes: list[str])
                "phases": [p.name for p in cfg.fit_config().phases], "epochs": len(history),
                "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
                "best_epoch": best["epoch"], "val_miou": best["val_miou"], "val_dice": best["val_dice"],
-               "val_pixel_acc": best["val_acc"], "val_iou": dict(zip(classes, best["val_iou"], strict=True))}
+               "val_pixel_acc": best["val_acc"], "val_mean_acc": best.get("val_mean_acc"),
+               "class_weights": cfg.class_weights, "val_iou": dict(zip(classes, best["val_iou"], strict=True))}
     run.write_json("summary.json", summary)
     write_report(run)
     run.log(f"validation mIoU {summary['val_miou']:.3f}, Dice {summary['val_dice']:.3f} (epoch {best['epoch']})",

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cnnlab.checks import check_device, check_number
-from cnnlab.cliutil import data_options, exit_for, fresh_path, print_table
+from cnnlab.cliutil import add_lr_find, data_options, exit_for, fresh_path, print_table
 from cnnlab.console import console, err_console
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
@@ -71,6 +71,9 @@ def train(
     from cnnlab.similarity.options import train as train_run
 
     exit_for(train_run(Options.from_cli(ctx)))
+
+
+add_lr_find(app, "similarity", "cnnlab similarity lr-find --data fashion-mnist --method siamese")
 
 
 @app.command("pairs-preview")

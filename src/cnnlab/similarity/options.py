@@ -35,3 +35,20 @@ def train(opts: Options) -> str:
 
     result = train_similarity(config(opts), resume=opts["resume"], overwrite=opts["overwrite"], given=set(opts.given))
     return result.state.status
+
+
+def range_test(opts: Options):
+    """What `cnnlab similarity lr-find` tests: the task of the run these options describe, built without a run
+    folder (held-out classes left out of training, as training leaves them)."""
+    from cnnlab.data.datasets import load_dataset
+    from cnnlab.similarity.holdout import split_classes
+    from cnnlab.similarity.training import similarity_task
+    from cnnlab.train import resolve_device, seed_everything
+    from cnnlab.train.lr_find import RangeTest
+
+    cfg = config(opts)
+    device = resolve_device(cfg.fit.device)
+    seed_everything(cfg.fit.seed)
+    data, _ = split_classes(load_dataset(cfg.data), cfg.holdout_classes)
+    task, cfg, _ = similarity_task(cfg, data, device)
+    return RangeTest(task, cfg.fit, device, cfg.run_path, f"{cfg.method} on {cfg.model}, {cfg.data.name}")

@@ -88,6 +88,28 @@ def retrieval_judge(val: ImageData, device: torch.device, gallery: ImageData | N
     return judge
 
 
+def similarity_task(cfg: SimilarityConfig, data: DataSplits, device: torch.device
+                    ) -> tuple[Task, SimilarityConfig, list[tuple[str, str | None]]]:
+    """The engine's task for `cfg` on `data` (network, step, loaders, judge), the config with --model auto
+    resolved, and what to say about it as (line, style)."""
+    config = cfg.to_dict()  # as configured (--model auto stays auto: it resolves alike on resume)
+    model, pretrained, why = sized_model(cfg.model, cfg.pretrained, data.train.size[0])
+    say = [(why, "cyan")] if why else []
+    cfg = replace(cfg, model=model, pretrained=pretrained)
+    net = build_network(cfg, data).to(device)
+    say += [(note, "cyan") for note in net.backbone.notes]
+    say.append((f"{cfg.method} on {cfg.model} features ({net.feature_dim}), {cfg.data.name}: {len(data.train)} "
+                f"train / {len(data.val)} val / {len(data.test)} test images, {count_parameters(net):,} parameters, "
+                f"device {device}, loss: {loss_words(cfg)}", None))
+    train_loader, val_loader, step = loaders(cfg, data, device)
+    by_loss = cfg.select_by == "loss"
+    task = Task("similarity", net, step, train_loader, val_loader, config=config,
+                judge=None if by_loss else retrieval_judge(data.val, device, data.train, cfg.fit.seed),
+                monitor="val_loss" if by_loss else f"val_{cfg.select_by}", maximize=not by_loss,
+                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
+    return task, cfg, say
+
+
 def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: bool = False,
                      callbacks: tuple[Callable[[int, dict], None], ...] = (),
                      given: set[str] | None = None) -> SimilarityResult:
@@ -108,24 +130,11 @@ def train_similarity(cfg: SimilarityConfig, *, resume: bool = False, overwrite: 
     data, held = split_classes(data, cfg.holdout_classes)
     if held is not None:
         run.log(holdout_note(held, cfg.holdout_classes), style="cyan")
-    config = cfg.to_dict()  # as configured (--model auto stays auto: it resolves alike on resume)
-    model, pretrained, why = sized_model(cfg.model, cfg.pretrained, data.train.size[0])
-    if why:
-        run.log(why, style="cyan")
-    cfg = replace(cfg, model=model, pretrained=pretrained)
-    net = build_network(cfg, data).to(device)
-    for note in net.backbone.notes:
-        run.log(note, style="cyan")
-    run.log(f"{cfg.method} on {cfg.model} features ({net.feature_dim}), {cfg.data.name}: {len(data.train)} train / "
-            f"{len(data.val)} val / {len(data.test)} test images, {count_parameters(net):,} parameters, "
-            f"device {device}, loss: {loss_words(cfg)}")
-    train_loader, val_loader, step = loaders(cfg, data, device)
+    task, cfg, say = similarity_task(cfg, data, device)
+    for line, style in say:
+        run.log(line, style=style)
+    net = task.model
     extra = {"similarity": net.describe(), "classes": data.classes}
-    by_loss = cfg.select_by == "loss"
-    task = Task("similarity", net, step, train_loader, val_loader, config=config,
-                judge=None if by_loss else retrieval_judge(data.val, device, data.train, cfg.fit.seed),
-                monitor="val_loss" if by_loss else f"val_{cfg.select_by}", maximize=not by_loss,
-                default_weight_decay=model_entry(cfg.model).defaults.get("weight_decay", 0.0))
     state = fit(task, cfg.fit, device=device, run=run, checkpoint=checkpoint, extra=extra, callbacks=callbacks)
     summary = {"status": state.status}
     if state.status in ("finished", "early-stopped", "budget-spent"):

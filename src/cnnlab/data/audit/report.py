@@ -60,12 +60,17 @@ def _aspects(s: Scan) -> dict[str, int]:
     return out
 
 
-def write(s: Scan, pairs: list[Pair], result: dict, out: Path) -> None:
+def write(s: Scan, pairs: list[Pair], result: dict, out: Path, summary: list[dict] = (),
+          room_sections: list[tuple[str, str]] = ()) -> None:
+    """audit.json and report.html into `out`; `summary` and `room_sections` are a room's own (masks, boxes),
+    placed after the summary's lines and after the class bars."""
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "audit.json", json.dumps(result, indent=2))
     with replacing(out / "classes.png") as tmp:
         _class_bars(result, tmp)
-    sections = [("Summary", table(_summary_rows(result))), ("Classes per split", image(out / "classes.png"))]
+    sections = [("Summary", table(_summary_rows(result) + list(summary))),
+                ("Classes per split" if len(s.classes) > 1 else "Images per split", image(out / "classes.png")),
+                *room_sections]
     if s.files is not None and s.sizes:
         with replacing(out / "sizes.png") as tmp:
             _size_histogram(s, tmp)

@@ -16,6 +16,8 @@ from PIL import Image
 from cnnlab.data.audit.duplicates import THUMB, pixel_digests, thumbnails
 from cnnlab.data.config import FOLDER_PREFIX, DataConfig
 from cnnlab.data.datasets import dataset_root, load_dataset
+from cnnlab.data.pixels import open_image
+from cnnlab.errors import DataError
 
 SPLITS = ("train", "val", "test")
 
@@ -86,6 +88,45 @@ def scan(name: str, data_dir: str | None, seed: int = 0) -> Scan:
             result.sizes[(p.images.shape[3], p.images.shape[2])] += len(p)
             result.modes["L" if p.images.shape[1] == 1 else "RGB"] += len(p)
     return result
+
+
+class FileRows:
+    """Rows of image files gathered one at a time (the mask and box audits), then made a Scan."""
+
+    def __init__(self, name: str, root: Path, classes: list[str]) -> None:
+        self.scan = Scan(name, root, classes, np.zeros(0, np.int64), np.zeros(0, np.int64), [],
+                         np.zeros((0, THUMB, THUMB), np.uint8), [], files=[])
+        self._thumbs: list[np.ndarray] = []
+        self._split: list[int] = []
+        self._label: list[int] = []
+
+    def add(self, path: Path, split: int, label: int) -> bool:
+        """The image file `path` as a row (thumbnail, digest, size, mode); False (listed as unreadable) when it
+        cannot be decoded. Decoded at reduced size where the format allows: memory stays small per image."""
+        s = self.scan
+        try:
+            with Image.open(path) as img:
+                mode, size = img.mode, img.size
+            grey = open_image(path, "L", side=4 * THUMB)
+        except (DataError, OSError, ValueError, SyntaxError) as exc:
+            s.unreadable.append((str(path), str(exc)))
+            return False
+        self._thumbs.append(np.asarray(grey.resize((THUMB, THUMB), Image.Resampling.BOX), dtype=np.uint8))
+        s.digests.append(_file_digest(path))
+        s.sizes[size] += 1
+        s.modes[mode] += 1
+        s.ids.append(_relative(path, s.root))
+        s.files.append(path)
+        self._split.append(split)
+        self._label.append(label)
+        return True
+
+    def done(self) -> Scan:
+        s = self.scan
+        if self._thumbs:
+            s.thumbs = np.stack(self._thumbs)
+        s.split, s.label = np.asarray(self._split, np.int64), np.asarray(self._label, np.int64)
+        return s
 
 
 def _file_digest(path: Path) -> str:

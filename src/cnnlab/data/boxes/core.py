@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,30 @@ from cnnlab.errors import DataError
 
 EDGE_SLACK = 1.0  # pixels: VOC counts pixels from 1, so xmax == width + 1 happens in honest files
 EXIF_SWAPS = (5, 6, 7, 8)  # orientations that turn the image a quarter: width and height swap
+_COLLECTED: ContextVar[list | None] = ContextVar("box_problems", default=None)
+
+
+@dataclass(frozen=True)
+class BoxProblem:
+    """A box a reader could not take: where (file, object or line), its label, what is wrong (kind: invalid,
+    empty, inverted or outside) and the error's words."""
+
+    where: str
+    label: str
+    kind: str
+    message: str
+
+
+@contextmanager
+def collecting_box_problems():
+    """Within this block, a box that `checked_box` refuses is left out and listed (the yielded list) instead of
+    ending the read: the audit reports every bad box at once. Training never collects: a bad box is an error."""
+    problems: list[BoxProblem] = []
+    token = _COLLECTED.set(problems)
+    try:
+        yield problems
+    finally:
+        _COLLECTED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -58,23 +84,40 @@ def upright_size(path: Path) -> tuple[int, int]:
     return (height, width) if turned else (width, height)
 
 
-def checked_box(label: str, coords: list, size: tuple[int, int], where: str) -> Box:
+def checked_box(label: str, coords: list, size: tuple[int, int], where: str) -> Box | None:
     """A Box from pixel corners (x0, y0, x1, y1); DataError naming `where` when they are not numbers, empty,
-    inverted or outside the `size` (width, height) image."""
+    inverted or outside the `size` (width, height) image (None, the problem listed, while collecting)."""
+    collected = _COLLECTED.get()
+    if collected is None:
+        return _checked_box(label, coords, size, where)
+    try:
+        return _checked_box(label, coords, size, where)
+    except _BoxError as exc:
+        collected.append(BoxProblem(where, str(label), exc.kind, str(exc)))
+        return None
+
+
+class _BoxError(DataError):
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _checked_box(label: str, coords: list, size: tuple[int, int], where: str) -> Box:
     try:
         x0, y0, x1, y1 = (float(v) for v in coords)
     except (TypeError, ValueError):
-        raise DataError(f"{where}: box corners {coords!r:.80} are not four numbers") from None
+        raise _BoxError(f"{where}: box corners {coords!r:.80} are not four numbers", "invalid") from None
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise DataError(f"{where}: box {label!r} has a corner that is not a finite number")
+        raise _BoxError(f"{where}: box {label!r} has a corner that is not a finite number", "invalid")
     if x1 <= x0 or y1 <= y0:
         kind = "empty" if x1 == x0 or y1 == y0 else "inverted"
-        raise DataError(f"{where}: box {label!r} is {kind} (xmin {x0:g}, ymin {y0:g}, xmax {x1:g}, ymax {y1:g}); "
-                        "a box needs xmin < xmax and ymin < ymax: fix or delete it")
+        raise _BoxError(f"{where}: box {label!r} is {kind} (xmin {x0:g}, ymin {y0:g}, xmax {x1:g}, ymax {y1:g}); "
+                        "a box needs xmin < xmax and ymin < ymax: fix or delete it", kind)
     width, height = size
     if x0 < -EDGE_SLACK or y0 < -EDGE_SLACK or x1 > width + EDGE_SLACK or y1 > height + EDGE_SLACK:
-        raise DataError(f"{where}: box {label!r} ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the {width}x{height} "
-                        "image; fix the box or the image size in the annotation")
+        raise _BoxError(f"{where}: box {label!r} ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the {width}x{height} "
+                        "image; fix the box or the image size in the annotation", "outside")
     return Box(label, max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
 
 
@@ -119,6 +162,7 @@ def finish(items: list[BoxedImage], left_out: list[tuple[str, str]], source: str
     list file), a box of any other class is an error naming its image."""
     kept = []
     for item in items:
+        item.boxes = [b for b in item.boxes if b is not None]  # boxes left out while collecting problems
         if item.boxes:
             kept.append(item)
         else:

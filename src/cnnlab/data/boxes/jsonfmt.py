@@ -111,7 +111,7 @@ def read_via(path: Path, attribute: str = "class") -> BoxSet:
             raise DataError(f"{where}: 'regions' must be a list")
         size = upright_size(image) if regions else (1, 1)
         boxes = [_via_region(r, attribute, size, f"{where} region {k + 1}") for k, r in enumerate(regions)]
-        other += sum(b is None for b in boxes)
+        other += sum(r["shape_attributes"].get("name") != "rect" for r in regions)  # checked by _via_region
         items.append(BoxedImage(image, [b for b in boxes if b is not None], size))
     result = finish(items, [], str(path))
     if other:
