@@ -30,6 +30,8 @@ def train(ctx: typer.Context, data: str = typer.Option("digits", help=DATA_HELP)
           cls_weight: float = typer.Option(1.0, help="weight of the class loss (the lecture: 0.8)"),
           box_weight: float = typer.Option(1.0, help="weight of the box loss (the lecture: 0.2)"),
           augment: bool = typer.Option(True, help="flip, scale, shift and colour, boxes moved along"),
+          drop_leaks: bool = typer.Option(False, help="leave out validation and test images that duplicate a "
+                                          "training image (exact or near, as `cnnlab data audit` finds them)"),
           val_fraction: float = typer.Option(0.15), test_fraction: float = typer.Option(0.15),
           epochs: int = typer.Option(None, help=f"epochs in all (default: {DEFAULT_EPOCHS}, the first "
                                      f"{DEFAULT_FREEZE} frozen)"),

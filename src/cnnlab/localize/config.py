@@ -36,6 +36,7 @@ class LocalizeConfig:
     augment: BoxAugment = field(default_factory=BoxAugment)
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    drop_leaks: bool = False  # leave out validation and test images that duplicate a training image
     freeze_epochs: int = 3  # the backbone frozen: only the heads learn
     finetune_epochs: int = 5  # then everything
     freeze_lr: float = 3e-3  # Adam; measured on the Pet head boxes (docs/benchmarks.md)
@@ -68,6 +69,8 @@ class LocalizeConfig:
         if not isinstance(self.augment, BoxAugment):
             raise ConfigError(f"augment must be a BoxAugment, got {self.augment!r}")
         check_number("val_fraction", self.val_fraction, low=0, high=0.5, low_open=True)
+        if not isinstance(self.drop_leaks, bool):
+            raise ConfigError(f"{said('drop_leaks')} must be true or false, got {self.drop_leaks!r}")
         check_number("test_fraction", self.test_fraction, low=0, high=0.5)
         self._check_training()
         check_run_name(self.name)

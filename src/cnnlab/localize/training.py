@@ -11,6 +11,7 @@ import numpy as np
 from cnnlab.data.boxes import read_boxes
 from cnnlab.data.boxes.augment import NO_AUGMENT
 from cnnlab.data.boxes.tensors import BoxData, BoxLoader, box_tensors, digit_canvas
+from cnnlab.data.leaks import leak_note, leaked_held_out
 from cnnlab.errors import DataError, RunFolderError
 from cnnlab.localize.config import LocalizeConfig
 from cnnlab.localize.draw import box_grid
@@ -62,6 +63,17 @@ def split_rows(n: int, seed: int, val_fraction: float, test_fraction: float, sou
     return {k: sorted(int(i) for i in v) for k, v in parts.items()}
 
 
+def without_leaks(data: BoxData, splits: dict[str, list[str]]) -> dict:
+    """`splits` without the validation and test images that duplicate a training image, and how many left."""
+    parts = split_data(data, splits)
+    leaked = dict(zip(SPLITS[1:], leaked_held_out([parts[k].images for k in SPLITS]), strict=True))
+    kept = {k: [p for j, p in enumerate(splits[k]) if j not in rows] for k, rows in leaked.items()}
+    if not kept["val"]:
+        raise DataError(f"--drop-leaks would leave no validation image: all {len(splits['val'])} duplicate a "
+                        "training image")
+    return {"train": splits["train"], **kept, "leaks_dropped": {k: len(rows) for k, rows in leaked.items()}}
+
+
 def split_data(data: BoxData, splits: dict[str, list[str]]) -> dict[str, BoxData]:
     """The stored split applied to `data`; RunFolderError naming images of the split that are gone."""
     where = {p: i for i, p in enumerate(data.paths)}
@@ -96,9 +108,13 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
     run.write_json("left_out.json", [{"path": p, "why": w} for p, w in left_out])
     if len(data) < MIN_IMAGES:
         raise DataError(f"{cfg.data} has {len(data)} boxed image(s); at least {MIN_IMAGES} are needed")
-    if checkpoint is None:
-        run.write_json("splits.json", split_paths(data, cfg))
-    parts = split_data(data, run.read_json("splits.json"))
+    if checkpoint is None:  # splits.json records the splits as trained on: --drop-leaks runs once
+        splits = split_paths(data, cfg)
+        run.write_json("splits.json", without_leaks(data, splits) if cfg.drop_leaks else splits)
+    splits = run.read_json("splits.json")
+    if splits.get("leaks_dropped"):
+        run.log(leak_note(splits["leaks_dropped"]), style="yellow")
+    parts = split_data(data, splits)
     task = localizer_task(cfg, data.classes, parts, device)
     model = task.model
     for note in model.notes:
@@ -140,7 +156,8 @@ def finish(run: RunDir, cfg: LocalizeConfig, model: Localizer, parts: dict[str, 
                "seconds_per_epoch": sum(r["seconds"] for r in history) / max(len(history), 1),
                "best_epoch": state.best_epoch, **{k: result[k] for k in ("mean_iou", "acc50", "class_acc", "map50",
                                                                          "map")},
-               "baseline_mean_iou": baseline_iou(parts["train"], parts[judged]), "notes": model.notes}
+               "baseline_mean_iou": baseline_iou(parts["train"], parts[judged]), "notes": model.notes,
+               **({"leaks_dropped": run.read_json("splits.json").get("leaks_dropped", {})} if cfg.drop_leaks else {})}
     run.write_json("summary.json", summary)
     run.write_json("test_predictions.json", result["per_image"])
     worst = sorted(range(len(result["per_image"])), key=lambda i: result["per_image"][i]["iou"])[:SHOWN]

@@ -22,6 +22,8 @@ def train(ctx: typer.Context,
           pretrained: bool = typer.Option(True, help="ImageNet weights for the encoder"),
           weights: str = typer.Option(None), dropout: float = typer.Option(0.0, help="decoder dropout (seed: 0.5)"),
           augment: bool = typer.Option(True, help="joint flip/rotation/zoom/shift of image and mask"),
+          drop_leaks: bool = typer.Option(False, help="leave out validation images that duplicate a training image "
+                                          "(exact or near, as `cnnlab data audit` finds them)"),
           class_weights: str = typer.Option("none", help="auto: weight each class in the loss by N / (K * its "
                                             "training pixels), for rare classes (thin membranes, small objects)"),
           epochs: int = typer.Option(None, help=f"epochs in all (default: {DEFAULT_EPOCHS}, all with the encoder "

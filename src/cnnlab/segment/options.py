@@ -12,8 +12,8 @@ from cnnlab.train.config import split_epochs
 DEFAULT_EPOCHS = 10  # the seed's, all with the encoder frozen
 FIT_OPTIONS = ("batch_size", "seed", "device", "precision", "patience", "grad_clip", "max_seconds", "ema", "compile",
                "channels_last", "tensorboard")
-OWN = ("data", "image_size", "encoder", "pretrained", "weights", "dropout", "class_weights", "freeze_lr", "finetune_lr",
-       "name", "runs_dir")
+OWN = ("data", "image_size", "encoder", "pretrained", "weights", "dropout", "class_weights", "drop_leaks",
+       "freeze_lr", "finetune_lr", "name", "runs_dir")
 
 
 def config(opts: Mapping[str, Any]):

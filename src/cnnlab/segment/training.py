@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.checks import check_choice, check_device, check_number, config_with_augment
+from cnnlab.data.leaks import leak_note
 from cnnlab.errors import ConfigError, DataError, UnknownNameError
 from cnnlab.options import said
 from cnnlab.report.plots import save_image_grid
@@ -47,6 +48,7 @@ class SegmentConfig:
     dropout: float = 0.0  # the seed's optional Dropout 0.5 in the decoder
     augment: JointAugment = field(default_factory=JointAugment)
     val_fraction: float = 0.2
+    drop_leaks: bool = False  # leave out validation images that duplicate a training image
     class_weights: str = "none"  # auto: each class weighted by N / (K * its training pixels) in the loss
     freeze_epochs: int = 10  # with the encoder frozen (the seed's setting)
     finetune_epochs: int = 0  # then with the encoder trained too
@@ -83,6 +85,8 @@ class SegmentConfig:
             raise ConfigError(f"augment must be a JointAugment, got {self.augment!r}")
         check_number("val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
         check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        if not isinstance(self.drop_leaks, bool):
+            raise ConfigError(f"{said('drop_leaks')} must be true or false, got {self.drop_leaks!r}")
         check_number("freeze_epochs", self.freeze_epochs, low=0, integer=True)
         check_number("finetune_epochs", self.finetune_epochs, low=0, integer=True)
         if self.freeze_epochs + self.finetune_epochs < 1:
@@ -206,7 +210,9 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
                                      aliases=aliases, extendable=("finetune_epochs",))
     device = distributed.device_for(ranks, resolve_device(cfg.device))
     seed_everything(cfg.seed)
-    train_set, val_set = load_splits(cfg)
+    train_set, val_set, dropped = split_data(cfg)
+    if dropped:
+        run.log(leak_note({"val": dropped}), style="yellow")
     classes = train_set.classes
     task = unet_task(cfg, train_set, val_set, device, ranks)
     model = task.model
@@ -226,16 +232,31 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
                 callbacks=(display, *callbacks) if ranks.main else callbacks)
     if state.status not in ("finished", "early-stopped", "budget-spent") or not ranks.main:
         return {"status": state.status}
-    return finish(run, cfg, state, classes)
+    return finish(run, cfg, state, classes, dropped)
 
 
 def load_splits(cfg: SegmentConfig) -> tuple[MaskData, MaskData]:
     """The run's training and validation images with their masks; DataError when there are too few."""
+    train, val, _ = split_data(cfg)
+    return train, val
+
+
+def split_data(cfg: SegmentConfig) -> tuple[MaskData, MaskData, int]:
+    """The run's training and validation images with their masks, and how many validation images --drop-leaks
+    left out (the seeded split is made anew each time from all the data: the same images leave each time)."""
     data = load_mask_data(cfg.data, cfg.image_size)
     if len(data) < MIN_IMAGES:
         raise DataError(f"{cfg.data} has {len(data)} image(s) with masks; training and validation need at least "
                         f"{MIN_IMAGES}")
-    return split(data, cfg.val_fraction, cfg.seed)
+    train, val = split(data, cfg.val_fraction, cfg.seed)
+    if not cfg.drop_leaks:
+        return train, val, 0
+    from cnnlab.data.leaks import kept_rows, leaked_held_out
+
+    (leaked,) = leaked_held_out([train.images, val.images])
+    if len(leaked) == len(val):
+        raise DataError(f"--drop-leaks would leave no validation image: all {len(val)} duplicate a training image")
+    return train, val.subset(kept_rows(len(val), leaked)) if leaked else val, len(leaked)
 
 
 def epoch_display(run: RunDir, model: UNet, shown: MaskData, device):
@@ -252,7 +273,7 @@ def epoch_display(run: RunDir, model: UNet, shown: MaskData, device):
     return save
 
 
-def finish(run: RunDir, cfg: SegmentConfig, state: FitState, classes: list[str]) -> dict:
+def finish(run: RunDir, cfg: SegmentConfig, state: FitState, classes: list[str], dropped: int = 0) -> dict:
     history = state.history
     best = min(history, key=lambda r: r["val_loss"])
     summary = {"status": state.status, "encoder": cfg.encoder, "pretrained": cfg.pretrained,
@@ -260,7 +281,9 @@ def finish(run: RunDir, cfg: SegmentConfig, state: FitState, classes: list[str])
                "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
                "best_epoch": best["epoch"], "val_miou": best["val_miou"], "val_dice": best["val_dice"],
                "val_pixel_acc": best["val_acc"], "val_mean_acc": best.get("val_mean_acc"),
-               "class_weights": cfg.class_weights, "val_iou": dict(zip(classes, best["val_iou"], strict=True))}
+               "class_weights": cfg.class_weights,
+               **({"leaks_dropped": {"val": dropped}} if cfg.drop_leaks else {}),
+               "val_iou": dict(zip(classes, best["val_iou"], strict=True))}
     run.write_json("summary.json", summary)
     write_report(run)
     run.log(f"validation mIoU {summary['val_miou']:.3f}, Dice {summary['val_dice']:.3f} (epoch {best['epoch']})",
