@@ -34,6 +34,7 @@ def test_a_mask_census_names_stray_values_wrong_sizes_and_lonely_files(mask_fold
     clean = audit(f"folder:{mask_folder}", None, tmp_path / "clean", task="segment")
     m = clean["masks"]
     assert m["reading"] == "no classes.txt: binary 0/255 masks" and m["strays"] == [] and not m["unpaired"]
+    assert m["one_class_masks"] == []
     assert [c["value"] for c in m["classes"]] == ["0", "255"] and abs(sum(c["share"] for c in m["classes"]) - 1) < 1e-3
     assert clean["splits"] == {"train": 19, "val": 5, "test": 0}  # segment train's split: a fifth held out
     # plant: an anti-aliased edge (value 128) in one mask, a mask at another size, an image without a mask, a copy
@@ -103,6 +104,7 @@ def test_the_pet_trimaps_and_boxes_audit_cleanly(tmp_path):
     masks = audit(f"oxford-pet:{pet}", None, tmp_path / "m", task="segment")
     assert [c["class"] for c in masks["masks"]["classes"]] == ["pet", "background", "border"]
     assert masks["masks"]["strays"] == [] and masks["images"] == 600
+    assert masks["masks"]["one_class_masks"] == ["Abyssinian_34.png"]  # the GIF: its trimap is all background
     boxes = audit(f"oxford-pet:{pet}", None, tmp_path / "b", task="localize")
     assert boxes["boxes"]["bad_box_count"] == 0 and set(boxes["boxes"]["per_class"]) == {"cat", "dog"}
     assert json.loads((tmp_path / "b/audit.json").read_text())["task"] == "localize"

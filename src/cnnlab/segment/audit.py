@@ -116,6 +116,7 @@ def census(scan: Scan, counts: list[dict[int, int]], masks: list[Path], names: d
     return {"reading": reading, "classes": classes, "strays": strays,
             "images_with_strays": len({m for m, c in zip(masks, counts, strict=True) if set(c) - set(names)}),
             "size_mismatches": mismatched, "unpaired": lonely,
+            "one_class_masks": [m.name for m, c in zip(masks, counts, strict=True) if len(c) == 1][:FILES_NAMED * 20],
             "absent_classes": [c["class"] for c in classes if not c["pixels"]]}
 
 

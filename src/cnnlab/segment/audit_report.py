@@ -18,7 +18,9 @@ def summary_rows(m: dict) -> list[dict]:
     return [{"": "mask reading", "value": m["reading"]},
             {"": "mask problems", "value": f"{m['images_with_strays']} masks with stray values, "
                                            f"{len(m['size_mismatches'])} of another size than their image, "
-                                           f"{len(m['unpaired'])} files without a partner"}]
+                                           f"{len(m['unpaired'])} files without a partner"},
+            {"": "masks of one value only", "value": f"{len(m['one_class_masks'])} (empty masks, or images of one "
+                                                     "class: " + ", ".join(m["one_class_masks"][:5]) + ")"}]
 
 
 def sections(m: dict, out: Path, private: dict) -> list[tuple[str, str]]:
@@ -31,6 +33,8 @@ def sections(m: dict, out: Path, private: dict) -> list[tuple[str, str]]:
             [{**s, "files": ", ".join(s["files"])} for s in m["strays"][:ROWS]])))
     if m["size_mismatches"]:
         found.append(("Masks of another size than their image", table(m["size_mismatches"][:ROWS])))
+    if m["one_class_masks"]:
+        found.append(("Masks of one value only", table([{"mask": f} for f in m["one_class_masks"][:ROWS]])))
     if m["unpaired"]:
         found.append(("Files without a partner", table([{"file": f} for f in m["unpaired"][:ROWS]])))
     return found
