@@ -2,12 +2,15 @@
 side by side in one process on the same data and the same network.
 
     python -m bench.speed --shared ../shared/data [--models baseline-cnn,densenet-seed,resnet34,fast]
-                          [--peers eager,lightning,cnnlab] [--epochs 1] [--train-limit 0] [--device auto]
+                          [--peers eager,lightning,keras,cnnlab] [--epochs 1] [--train-limit 0] [--device auto]
 
 eager: the loop a typical PyTorch user writes (the seed's): a Dataset converting one image at a time,
     DataLoader with 2 workers, batch 32, Adam 1e-3, fp32, loss.item() every step.
 lightning: the same module, DataLoader and optimizer through lightning.Trainer (skipped when not installed:
     pip install lightning).
+cnnlab-fp32: cnnlab's engine with 0.4.0's CPU defaults (fp32, NCHW), to show what the new defaults give.
+keras: the seed's own networks built in Keras and trained with model.fit (bench/keras_peer.py; baseline-cnn and
+    densenet-seed; skipped when TensorFlow is not installed: pip install -e ".[keras]").
 cnnlab: cnnlab's engine (`train_classifier`): data resident on the device as uint8, batched augmentation there,
     bf16 and channels_last on CUDA, no host sync in the step loop. On CUDA it trains at batch 512 (--cnnlab-batch);
     on CPU at the eager loop's batch 32, so the ratio is the engine's alone. `fast` is `--recipe fast` (airnet);
@@ -161,7 +164,7 @@ def run_lightning(model: str, data, epochs: int, device) -> dict:
 
 
 def run_cnnlab(out: Path, model: str, data_cfg: DataConfig, train_images: int, epochs: int, device,
-               batch: int) -> dict:
+               batch: int, layout: dict | None = None) -> dict:
     if model == "fast":
         r = recipe_values("fast", {"epochs": epochs})
         fit = recipe_fit(r, device=str(device))
@@ -169,7 +172,7 @@ def run_cnnlab(out: Path, model: str, data_cfg: DataConfig, train_images: int, e
                              runs_dir=str(out / "runs"), name="speed-fast")
     else:
         cfg = ClassifyConfig(data=data_cfg, model=model, fit=FitConfig(epochs=epochs, batch_size=batch,
-                                                                       device=str(device)),
+                                                                       device=str(device), **(layout or {})),
                              runs_dir=str(out / "runs"), name=f"speed-{model}")
     s = train_classifier(cfg, overwrite=True).summary
     seen = s["epochs"] * (train_images // cfg.fit.batch_size * cfg.fit.batch_size or train_images)
@@ -181,7 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default="../shared/data")
     parser.add_argument("--models", default="baseline-cnn,densenet-seed,resnet34,fast")
-    parser.add_argument("--peers", default="eager,lightning,cnnlab")
+    parser.add_argument("--peers", default="eager,lightning,keras,cnnlab")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-limit", type=int, default=0, help="keep the first N training images (0: all)")
     parser.add_argument("--cnnlab-batch", type=int, default=0, help="cnnlab's batch (0: 512 on CUDA, 32 on CPU)")
@@ -206,6 +209,14 @@ def main() -> None:
                 row = run_eager(model, data, args.epochs, device)
             elif peer == "lightning":
                 row = run_lightning(model, data, args.epochs, device)
+            elif peer == "keras":
+                from bench.keras_peer import in_subprocess
+
+                row = in_subprocess(model, {"name": name, "root": data_cfg.root, "val_fraction": 0.02,
+                                            "train_per_class": per_class}, args.epochs)
+            elif peer == "cnnlab-fp32":  # 0.4.0's CPU defaults: fp32, NCHW
+                row = run_cnnlab(out, model, data_cfg, len(data.train), args.epochs, device, batch,
+                                 {"precision": "fp32", "channels_last": "off"})
             else:
                 row = run_cnnlab(out, model, data_cfg, len(data.train), args.epochs, device, batch)
             rows.append({"model": model, "peer": peer, "train_images": len(data.train), **row})

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = sorted(p.stem for p in (ROOT / "bench").glob("*.py") if p.stem not in ("__init__", "smoke"))
+HELPERS = ("__init__", "smoke", "keras_peer")  # modules the benchmarks share, with no --smoke of their own
+BENCHES = sorted(p.stem for p in (ROOT / "bench").glob("*.py") if p.stem not in HELPERS)
 
 
 def recorded() -> dict[str, int]:

@@ -4,7 +4,7 @@ import pytest
 
 from tests.bench import BENCHES, run_smoke
 
-HERE = ("classify_cpu", "fast_recipe", "generate_cpu", "similarity_defaults", "speed", "transfer_cpu")
+HERE = ("classify_cpu", "cpu_speed", "fast_recipe", "generate_cpu", "similarity_defaults", "speed", "transfer_cpu")
 
 
 def test_every_benchmark_is_smoked_by_one_of_the_two_files():
