@@ -34,9 +34,8 @@ __all__ = ["FitState", "Step", "StepResult", "Task", "WeightAverage", "fit", "fo
 
 
 def channels_last(cfg: FitConfig, device: torch.device) -> bool:
-    """Whether convolutions get NHWC tensors: 'on', or 'auto' on CUDA and CPU (oneDNN's NHWC convolutions train
-    1.2-1.5x faster than NCHW on the 2-core CPU: docs/benchmarks.md, issue 29)."""
-    return cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type in ("cuda", "cpu"))
+    """Whether convolutions get NHWC tensors: 'on', or 'auto' on CUDA."""
+    return cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
 
 
 def fit(task: Task, cfg: FitConfig, *, device: torch.device, run: RunDir | None = None,
@@ -229,7 +228,7 @@ def _phase_optimizer(model: nn.Module, phase: PhaseConfig, cfg: FitConfig, weigh
             if group["params"]:
                 groups.append({**group, "lr": lr})
     optimizer = build_optimizer(groups, phase.optimizer, phase.lr, momentum=phase.momentum, nesterov=phase.nesterov,
-                                fused=device.type in ("cuda", "cpu"))  # fused: one kernel, also on CPU
+                                fused=device.type == "cuda")
     total = phase.epochs * steps
     scheduler = build_scheduler(optimizer, phase.schedule, total, round(cfg.warmup_epochs * steps))
     return optimizer, scheduler
