@@ -37,3 +37,15 @@ def digit_folder(tmp_path, digits):
         for k, i in enumerate(np.flatnonzero(labels == cls)[:20]):
             Image.fromarray(images[i]).resize((16, 16)).save(root / f"class{cls}" / f"{k}.png")
     return root
+
+
+def digit_masks(root: Path, images: np.ndarray, count: int, mask, size: int = 32) -> Path:
+    """root/images/dNN.png: the first `count` real digits at `size` px (bicubic), and root/masks/dNN.png:
+    `mask(pixels)` of each (uint8 class values), the layout `--data folder:ROOT` of segment reads."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        big = Image.fromarray(images[i]).resize((size, size), Image.BICUBIC)
+        big.save(root / "images" / f"d{i:02d}.png")
+        Image.fromarray(mask(np.asarray(big)).astype(np.uint8)).save(root / "masks" / f"d{i:02d}.png")
+    return root

@@ -13,21 +13,13 @@ from cnnlab.data.audit import audit
 from cnnlab.data.boxes import read_boxes
 from cnnlab.errors import DataError
 from tests.cli import cnnlab
-from tests.conftest import SHARED
+from tests.conftest import SHARED, digit_masks
 
 
 @pytest.fixture
 def mask_folder(tmp_path, digits):
     """images/ and masks/ of 24 real digits at 32 px: the strokes as 255 on 0 (binary masks)."""
-    images, _ = digits
-    root = tmp_path / "strokes"
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(24):
-        big = Image.fromarray(images[i]).resize((32, 32), Image.BICUBIC)
-        big.save(root / "images" / f"d{i:02d}.png")
-        Image.fromarray(((np.asarray(big) > 127) * 255).astype(np.uint8)).save(root / "masks" / f"d{i:02d}.png")
-    return root
+    return digit_masks(tmp_path / "strokes", digits[0], 24, lambda x: (x > 127) * 255)
 
 
 def test_a_mask_census_names_stray_values_wrong_sizes_and_lonely_files(mask_folder, tmp_path, capsys):

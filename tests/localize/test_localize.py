@@ -188,10 +188,11 @@ def test_compare_trains_each_variant_on_the_same_split(capsys, tmp_path):
 @pytest.mark.slow
 def test_pet_head_boxes_beat_the_mean_box(tmp_path):
     root = shared_path("oxford-pet-3breeds")
-    cfg = LocalizeConfig(data=f"oxford-pet:{root}", image_size=96, freeze_epochs=6, finetune_epochs=0,
+    cfg = LocalizeConfig(data=f"oxford-pet:{root}", image_size=96, freeze_epochs=10, finetune_epochs=0,
                          runs_dir=str(tmp_path), name="pet")
     s = train_localizer(cfg)
     assert s["images"] == {"train": 208, "val": 44, "test": 44}
-    # measured 0.390 vs 0.337 and 97.7% (torch 2.14, timm 1.0.31; 4 epochs gave only 0.364 with these versions)
+    # measured 0.407 vs 0.337 and 97.7% (torch 2.14, timm 1.0.31, a 2-core Xeon with AMX); 6 epochs gave 0.390 on a
+    # 2-core AMD EPYC but only 0.360 on the Xeon: the oneDNN kernels differ, and so does a short run
     assert s["mean_iou"] > s["baseline_mean_iou"] + 0.03 and s["class_acc"] > 0.9
     assert len(json.loads((tmp_path / "localize/pet/left_out.json").read_text())) == 304

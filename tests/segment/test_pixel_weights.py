@@ -3,17 +3,16 @@ a rare class on real digit images that the weighted run finds more of than the p
 
 import json
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from cnnlab.segment.augment import NONE
 from cnnlab.segment.metrics import scores
 from cnnlab.segment.training import SegmentConfig, segmentation_step, train_unet
 from cnnlab.train.balance import class_weights
 from tests.cli import cnnlab
+from tests.conftest import digit_masks
 
 
 def test_the_weights_make_every_class_weigh_the_same_and_the_loss_uses_them():
@@ -35,15 +34,7 @@ def test_the_weights_make_every_class_weigh_the_same_and_the_loss_uses_them():
 @pytest.fixture
 def rare_folder(tmp_path, digits):
     """images/ and masks/ of 60 real digits at 32 px; the class is the brightest ink (about a tenth of the pixels)."""
-    images, _ = digits
-    root = tmp_path / "ink"
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(60):
-        big = Image.fromarray(images[i]).resize((32, 32), Image.BICUBIC)
-        big.save(root / "images" / f"d{i:02d}.png")
-        Image.fromarray((np.asarray(big) > 220).astype(np.uint8)).save(root / "masks" / f"d{i:02d}.png")
-    return root
+    return digit_masks(tmp_path / "ink", digits[0], 60, lambda x: x > 220)
 
 
 def test_a_rare_class_is_found_more_often_with_weights(rare_folder, tmp_path):

@@ -129,7 +129,7 @@ def train_localizer(cfg: LocalizeConfig, *, resume: bool = False, overwrite: boo
                 callbacks=(epoch_grid(run, model, shown, device), *callbacks))
     if state.status not in ("finished", "early-stopped", "budget-spent"):
         return {"status": state.status}
-    return finish(run, cfg, model, parts, state, device)
+    return finish(run, cfg, model, parts, state, device, splits.get("leaks_dropped", {}))
 
 
 def epoch_grid(run: RunDir, model: Localizer, shown: BoxData, device):
@@ -142,7 +142,7 @@ def epoch_grid(run: RunDir, model: Localizer, shown: BoxData, device):
 
 
 def finish(run: RunDir, cfg: LocalizeConfig, model: Localizer, parts: dict[str, BoxData], state: FitState,
-           device) -> dict:
+           device, leaks_dropped: dict[str, int] | None = None) -> dict:
     """Judge the best checkpoint on the test split (the validation split when there is none), write the summary,
     the per-image results, the worst predictions and the report."""
     model.load_state_dict(run.load_checkpoint(best=True)["model"])
@@ -157,7 +157,7 @@ def finish(run: RunDir, cfg: LocalizeConfig, model: Localizer, parts: dict[str, 
                "best_epoch": state.best_epoch, **{k: result[k] for k in ("mean_iou", "acc50", "class_acc", "map50",
                                                                          "map")},
                "baseline_mean_iou": baseline_iou(parts["train"], parts[judged]), "notes": model.notes,
-               **({"leaks_dropped": run.read_json("splits.json").get("leaks_dropped", {})} if cfg.drop_leaks else {})}
+               **({"leaks_dropped": leaks_dropped or {}} if cfg.drop_leaks else {})}
     run.write_json("summary.json", summary)
     run.write_json("test_predictions.json", result["per_image"])
     worst = sorted(range(len(result["per_image"])), key=lambda i: result["per_image"][i]["iou"])[:SHOWN]

@@ -46,7 +46,7 @@ def mask_pairs(layout: str, root: Path) -> tuple[list[tuple[Path, Path]], list[s
 def scan_masks(spec: str, seed: int, val_fraction: float = 0.2) -> tuple[Scan, dict]:
     """The images of the mask set `spec` (LAYOUT:PATH) as a Scan split as training splits them, and the census."""
     from cnnlab.data.boxes.core import upright_size
-    from cnnlab.segment.data import LAYOUTS, read_mask
+    from cnnlab.segment.data import LAYOUTS, pixel_counts, read_mask
     from cnnlab.segment.steps import split_rows
 
     layout, _, raw = spec.partition(":")
@@ -71,7 +71,7 @@ def scan_masks(spec: str, seed: int, val_fraction: float = 0.2) -> tuple[Scan, d
         if not rows.add(image, 0 if in_train[k] else 1, 0):
             continue
         try:
-            values = _values(read_mask(mask) if palette is None else _colours(mask))
+            values = pixel_counts(read_mask(mask) if palette is None else _colours(mask))
         except DataError as exc:
             rows.scan.unreadable.append((str(mask), str(exc)))
             values = {}
@@ -142,11 +142,6 @@ def _colours(path: Path) -> np.ndarray:
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
-def _values(mask: np.ndarray) -> dict[int, int]:
-    values, n = np.unique(mask, return_counts=True)
-    return dict(zip(values.tolist(), n.tolist(), strict=True))
-
-
 def _mask_size(path: Path) -> tuple[int, int] | None:
     from cnnlab.data.boxes.core import upright_size
 
@@ -159,7 +154,7 @@ def _mask_size(path: Path) -> tuple[int, int] | None:
 def _expected(layout: str, root: Path, palette: dict[int, str] | None, counts: list[dict[int, int]]
               ) -> tuple[dict[int, str], str]:
     """The mask values that are classes (value -> class name) and how the masks were read, as training reads them."""
-    from cnnlab.segment.data import MAX_INFERRED_CLASSES, mask_reading, read_classes, value_counts
+    from cnnlab.segment.data import MAX_INFERRED_CLASSES, binary_names, mask_reading, read_classes, value_counts
 
     if layout in LAYOUT_VALUES:
         values = LAYOUT_VALUES[layout]
@@ -169,10 +164,10 @@ def _expected(layout: str, root: Path, palette: dict[int, str] | None, counts: l
     found = set().union(*counts) if counts else set()
     if (root / "classes.txt").is_file():
         classes = read_classes(root / "classes.txt")
-        if len(classes) == 2 and 255 in found and found <= {0, 255}:
+        if binary_names(classes, found):
             return {0: classes[0], 255: classes[1]}, "classes.txt, binary 0/255 masks"
         return dict(enumerate(classes)), "classes.txt: value k is line k"
-    reading = mask_reading(value_counts(dict(enumerate(counts))))
+    reading = mask_reading(value_counts(counts))
     if len(reading.classes) > MAX_INFERRED_CLASSES:
         return {}, (f"{reading.distinct} different values: gray pictures, not class masks (add classes.txt for more "
                     f"than {MAX_INFERRED_CLASSES} classes)")

@@ -211,20 +211,31 @@ def mask_reading(pixels: dict[int, int]) -> MaskReading:
                        len(pixels))
 
 
-def value_counts(found: dict[Path, dict[int, int]]) -> dict[int, int]:
-    """{value: pixels} over every mask of `found` (mask file -> {value: pixels})."""
+def pixel_counts(mask: np.ndarray) -> dict[int, int]:
+    """{value: pixels} of one mask."""
+    values, n = np.unique(mask, return_counts=True)
+    return dict(zip(values.tolist(), n.tolist(), strict=True))
+
+
+def value_counts(found) -> dict[int, int]:
+    """{value: pixels} over masks (an iterable of {value: pixels})."""
     pixels: dict[int, int] = {}
-    for counts in found.values():
+    for counts in found:
         for v, n in counts.items():
             pixels[v] = pixels.get(v, 0) + n
     return pixels
+
+
+def binary_names(classes: list[str], values: set[int]) -> bool:
+    """True when classes.txt names two classes for masks stored as 0/255: value 255 is the second class."""
+    return len(classes) == 2 and 255 in values and values <= {0, 255}
 
 
 def infer_classes(found: dict[Path, dict[int, int]], root: Path) -> tuple[list[str], dict[int, int] | None]:
     """Classes of masks without classes.txt (`found`: mask file -> {value: pixels}): binary 0/255 masks, or
     class indices 0, 1, 2, ... with no gap (class 0 may be unused). The stray values and their files are named
     (see mask_reading); they never become classes."""
-    reading = mask_reading(value_counts(found))
+    reading = mask_reading(value_counts(found.values()))
     if reading.strays:
         bad = {v: sorted(p.name for p, counts in found.items() if v in counts) for v in sorted(reading.strays)}
         raise DataError(f"the masks in {root / 'masks'} look like {reading.kind}, but some hold other values: "
@@ -247,12 +258,11 @@ def read_mask_folder(root: Path, image_size: int) -> MaskData:
     if (root / "palette.json").is_file():
         classes, palette = read_palette(root / "palette.json")
         return load_pairs(pairs, classes, image_size, palette=palette)
-    found = {m: dict(zip(*(a.tolist() for a in np.unique(read_mask(m), return_counts=True)), strict=True))
-             for _, m in pairs}
+    found = {m: pixel_counts(read_mask(m)) for _, m in pairs}
     if (root / "classes.txt").is_file():
         classes = read_classes(root / "classes.txt")
         values = set().union(*found.values())
-        binary = len(classes) == 2 and 255 in values and values <= {0, 255}  # 0/255 masks with two names
+        binary = binary_names(classes, values)
         return load_pairs(pairs, classes, image_size, value_map={0: 0, 255: 1} if binary else None)
     classes, value_map = infer_classes(found, root)
     return load_pairs(pairs, classes, image_size, value_map=value_map)

@@ -50,5 +50,5 @@ def range_test(opts: Options):
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     train_set, val_set = load_splits(cfg)
-    return RangeTest(unet_task(cfg, train_set, val_set, device), cfg.fit_config(), device, cfg.run_path,
-                     f"U-Net on {cfg.encoder}, {cfg.data}")
+    task, _ = unet_task(cfg, train_set, val_set, device)
+    return RangeTest(task, cfg.fit_config(), device, cfg.run_path, f"U-Net on {cfg.encoder}, {cfg.data}")

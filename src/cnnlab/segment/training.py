@@ -184,18 +184,28 @@ def digit_strokes(image_size: int, count: int = 600) -> MaskData:
     return MaskData(images, masks, ["background", "stroke"], [f"digit{i}" for i in range(count)])
 
 
-def unet_task(cfg: SegmentConfig, train_set: MaskData, val_set: MaskData, device: torch.device, ranks=None) -> Task:
-    """The engine's task for `cfg` (U-Net, step, loaders), sharded over the ranks of a data-parallel run."""
+def unet_task(cfg: SegmentConfig, train_set: MaskData, val_set: MaskData, device: torch.device, ranks=None
+              ) -> tuple[Task, list[tuple[str, str | None]]]:
+    """The engine's task for `cfg` (U-Net, step, loaders), sharded over the ranks of a data-parallel run, and what
+    to say about it as (line, style)."""
     ranks = ranks or distributed.current()
     classes = train_set.classes
     model = create_unet(cfg.encoder, len(classes), in_channels=train_set.images.shape[1], image_size=cfg.image_size,
                         dropout=cfg.dropout, pretrained=cfg.pretrained, weights=cfg.weights).to(device)
+    say = [(note, "cyan") for note in model.notes]
+    say.append((f"U-Net on {cfg.encoder}: {len(train_set)} train / {len(val_set)} val images, classes {classes}"
+                + (f"; data-parallel over {ranks.world} ranks" if ranks.enabled else ""), None))
+    weight = class_weights(train_set.masks, len(classes)) if cfg.class_weights == "auto" else None
+    if weight is not None:  # w = N / (K n_c): a class's share of the pixels is 1 / (K w)
+        shares = [1 / (len(classes) * w) if w > 0 else 0.0 for w in weight.tolist()]
+        say.append(("pixel-class weights: " + ", ".join(f"{c} {w:.2f} ({100 * p:.1f}% of pixels)" for c, w, p in
+                                                         zip(classes, weight.tolist(), shares, strict=True)), "cyan"))
     shard = {"device": device, "rank": ranks.rank, "world": ranks.world}
-    weight = class_weights(train_set.masks, len(classes)).to(device) if cfg.class_weights == "auto" else None
-    return Task("segment", model, segmentation_step(len(classes), weight),
+    task = Task("segment", model, segmentation_step(len(classes), None if weight is None else weight.to(device)),
                 mask_loader(train_set, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed, **shard),
                 mask_loader(val_set, cfg.batch_size, **shard), config=cfg.to_dict(),
                 finalize=finalize_metrics(len(classes)))
+    return task, say
 
 
 def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
@@ -214,18 +224,10 @@ def train_unet(cfg: SegmentConfig, *, resume: bool = False, overwrite: bool = Fa
     if dropped:
         run.log(leak_note({"val": dropped}), style="yellow")
     classes = train_set.classes
-    task = unet_task(cfg, train_set, val_set, device, ranks)
+    task, say = unet_task(cfg, train_set, val_set, device, ranks)
+    for line, style in say:
+        run.log(line, style=style)
     model = task.model
-    for note in model.notes:
-        run.log(note, style="cyan")
-    run.log(f"U-Net on {cfg.encoder}: {len(train_set)} train / {len(val_set)} val images, classes {classes}"
-            + (f"; data-parallel over {ranks.world} ranks" if ranks.enabled else ""))
-    if cfg.class_weights == "auto":
-        shares = torch.bincount(train_set.masks.flatten(), minlength=len(classes)).double() / train_set.masks.numel()
-        weight = class_weights(train_set.masks, len(classes))
-        run.log("pixel-class weights: " + ", ".join(f"{c} {w:.2f} ({100 * p:.1f}% of pixels)" for c, w, p in
-                                                      zip(classes, weight.tolist(), shares.tolist(), strict=True)),
-                style="cyan")
     display = epoch_display(run, model, val_set.subset(range(min(4, len(val_set)))), device)
     state = fit(task, cfg.fit_config(), device=device, run=run, checkpoint=checkpoint,
                 extra={"spec": model.spec.to_dict(), "classes": classes},
