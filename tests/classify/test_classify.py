@@ -72,7 +72,8 @@ def test_overfitting_verdict():
 
 def test_cli_end_to_end(tmp_path):
     train = ["classify", "train", "--data", "digits", "--image-size", "16", "--epochs", "2", "--model-arg",
-             "filters=16,32", "--name", "cli", "--runs-dir", str(tmp_path)]
+             "filters=16,32", "--name", "cli", "--runs-dir", str(tmp_path), "--precision", "bf16",
+             "--channels-last", "on"]
     done = run_cli(*train, cwd=tmp_path)
     assert done.returncode == 0, done.stderr + done.stdout
     run = tmp_path / "classify" / "cli"
@@ -86,6 +87,11 @@ def test_cli_end_to_end(tmp_path):
     judged = json.loads((tmp_path / "val.json").read_text())
     assert evaluated.returncode == 0 and judged["judged"] == "val" and sum(
         c["images"] for c in judged["per_class"].values()) == judged["count"]
+    best = min((json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()),
+               key=lambda r: r["val_loss"])
+    # evaluate runs the model as training validated it (bf16, NHWC here), so it gives training's figures
+    assert judged["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert judged["acc"] == pytest.approx(best["val_acc"])
     preview = run_cli("classify", "augment-preview", "--data", "digits", "--out", str(tmp_path / "p.png"), cwd=tmp_path)
     assert preview.returncode == 0 and (tmp_path / "p.png").stat().st_size > 1000
     summary = run_cli("models", "summary", "resnet34", "--input", "32x32x3", cwd=tmp_path)

@@ -200,7 +200,8 @@ def test_evaluate_gives_the_numbers_training_reported_and_judges_other_data(caps
     from tests.cli import cnnlab
 
     code, out = cnnlab(capsys, "segment", "train", "--image-size", "32", "--no-pretrained", "--epochs", "2",
-                       "--batch-size", "32", "--device", "cpu", "--runs-dir", tmp_path, "--name", "ev")
+                       "--batch-size", "32", "--device", "cpu", "--runs-dir", tmp_path, "--name", "ev",
+                       "--precision", "bf16", "--channels-last", "on")  # evaluate runs the model the same way
     assert code == 0, out
     run = tmp_path / "segment/ev"
     summary = json.loads((run / "summary.json").read_text())

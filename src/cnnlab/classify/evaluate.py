@@ -16,7 +16,7 @@ from cnnlab.data.loader import BatchLoader
 from cnnlab.errors import DataError, RunFolderError
 from cnnlab.models import ImageClassifier, model_from_spec
 from cnnlab.train import RunDir, resolve_device
-from cnnlab.train.device import autocast
+from cnnlab.train.device import AsTrained
 
 
 def class_logits(model, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
@@ -27,14 +27,16 @@ def class_logits(model, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_model(model: ImageClassifier, data: ImageData, *, device: torch.device, precision: str = "auto",
-                   batch_size: int = 512, tta: bool = False) -> dict:
-    """Accuracy, mean loss and the confusion matrix (rows true, columns predicted) on `data`; with `tta`,
-    from the mean logits of each image and its mirror."""
+                   channels_last: str = "auto", batch_size: int = 512, tta: bool = False) -> dict:
+    """Accuracy, mean loss and the confusion matrix (rows true, columns predicted) on `data`, the model run in the
+    run's `precision` and memory layout (`channels_last`) as training validated it; with `tta`, from the mean
+    logits of each image and its mirror."""
     model.eval()
+    net = AsTrained(model, device, precision, channels_last)
     preds, losses = [], []
     for x, y in BatchLoader(data, batch_size, device=device):
-        with autocast(device, precision):
-            logits = class_logits(model, x, tta)
+        with net.context():
+            logits = class_logits(model, net.inputs(x), tta)
         losses.append(F.cross_entropy(logits, y, reduction="sum"))
         preds.append(logits.argmax(1))
     pred = torch.cat(preds).cpu().numpy()
@@ -142,7 +144,7 @@ def evaluate_run(run_path: str | Path, out: str | Path | None = None, device: st
     judged = split or "test"
     data = getattr(splits, judged)
     scored = evaluate_model(loaded.model, data, device=loaded.model.mean.device, precision=cfg.fit.precision,
-                            tta=cfg.fit.tta)
+                            channels_last=cfg.fit.channels_last, tta=cfg.fit.tta)
     matrix = scored["confusion"]
     per_class = {row["class"]: {"images": row["support"], "accuracy": row["recall"], "precision": row["precision"],
                                 "f1": row["f1"]} for row in scored["per_class"]}

@@ -118,7 +118,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, overwrite: bo
 def finish(run: RunDir, cfg: ClassifyConfig, model, data: DataSplits, state: FitState, device) -> dict:
     """Evaluate the best checkpoint on the test split, then write summary.json, plots and report.html."""
     model.load_state_dict(run.load_checkpoint(best=True)["model"])
-    test = evaluate_model(model, data.test, device=device, precision=cfg.fit.precision, tta=cfg.fit.tta)
+    test = evaluate_model(model, data.test, device=device, precision=cfg.fit.precision,
+                          channels_last=cfg.fit.channels_last, tta=cfg.fit.tta)
     history = state.history
     summary = {
         "status": state.status, "model": cfg.model, "data": cfg.data.name,

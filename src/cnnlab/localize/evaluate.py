@@ -12,15 +12,19 @@ from cnnlab.data.boxes.frame import from_frame
 from cnnlab.data.boxes.tensors import BoxData
 from cnnlab.localize.metrics import mean_average_precision, paired_iou
 from cnnlab.localize.steps import main_object, predict_boxes
+from cnnlab.train.device import AsTrained
 
 
 @torch.no_grad()
 def predict_all(model, data: BoxData, device: torch.device, batch_size: int = 64) -> list[tuple]:
-    """Per image (boxes, scores, labels) on the CPU, in the data's order."""
+    """Per image (boxes, scores, labels) on the CPU, in the data's order; the model run in the precision and
+    memory layout that training validated it in (localize takes the engine's defaults)."""
+    net = AsTrained(model, device)
     preds = []
     for start in range(0, len(data), batch_size):
-        x = data.images[start:start + batch_size].to(device).float() / 255
-        preds += [tuple(t.cpu() for t in p) for p in predict_boxes(model, x)]
+        x = net.inputs(data.images[start:start + batch_size].float() / 255)
+        with net.context():
+            preds += [tuple(t.float().cpu() for t in p) for p in predict_boxes(model, x)]
     return preds
 
 

@@ -11,18 +11,22 @@ from cnnlab.checks import check_split
 from cnnlab.cliutil import fresh_path
 from cnnlab.errors import DataError
 from cnnlab.segment.metrics import confusion, scores
+from cnnlab.train.device import AsTrained
 from cnnlab.train.run import write_json_atomic
 
 
 @torch.no_grad()
-def confusion_of(model, data, batch_size: int = 16) -> torch.Tensor:
-    """(K, K) pixel counts of the model's masks against `data`'s (a MaskData), rows true class."""
+def confusion_of(model, data, batch_size: int = 16, *, precision: str = "auto",
+                 channels_last: str = "auto") -> torch.Tensor:
+    """(K, K) pixel counts of the model's masks against `data`'s (a MaskData), rows true class; the model run in
+    the run's `precision` and memory layout, as training validated it."""
     from cnnlab.segment.training import mask_loader
 
     k = model.spec.num_classes
+    net = AsTrained(model, model.mean.device, precision, channels_last)
     matrix = torch.zeros(k, k, dtype=torch.long)
     for x, y in mask_loader(data, batch_size):
-        masks = model(x.to(model.mean.device)).argmax(1)  # logits (B, K, S, S) -> masks (B, S, S)
+        masks = net(x).argmax(1)  # logits (B, K, S, S) -> masks (B, S, S)
         matrix += confusion(masks.cpu(), y.cpu(), k)
     return matrix
 
@@ -50,7 +54,7 @@ def evaluate_run(run_path: str | Path, data: str | None = None, out: str | Path 
         if images.classes != classes or images.images.shape[1] != model.spec.in_channels:
             raise DataError(f"{data} has classes {images.classes} in {images.images.shape[1]} channel(s); the run "
                             f"was trained on {classes} in {model.spec.in_channels}")
-    s = scores(confusion_of(model, images))
+    s = scores(confusion_of(model, images, precision=cfg.precision, channels_last=cfg.channels_last))
     result = {"judged": judged, "count": len(images), "pixel_acc": s["pixel_acc"], "miou": s["miou"],
               "dice": s["dice"], "mean_acc": s["mean_acc"], "iou": dict(zip(classes, s["iou"], strict=True)),
               "class_acc": dict(zip(classes, s["class_acc"], strict=True))}

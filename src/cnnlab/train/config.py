@@ -94,7 +94,7 @@ class FitConfig:
     schedule: str = "constant"  # constant, cosine, onecycle, linear (per optimizer step)
     warmup_epochs: float = 0.0  # linear warm-up, in epochs
     label_smoothing: float = 0.0
-    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), fp32, bf16
+    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16
     patience: int | None = None  # early stopping: epochs without a better validation loss
     grad_clip: float | None = None  # max gradient norm
     seed: int = 0
@@ -104,7 +104,7 @@ class FitConfig:
     ema: float | None = None  # decay of an exponential moving average of the weights, used for validation
     tta: bool = False  # test-time augmentation: validation and test average the logits of image and mirror
     compile: bool = False  # torch.compile the model; its one-off cost is measured apart from training time
-    channels_last: str = "auto"  # auto (on CUDA), on, off: NHWC memory layout for convolutions
+    channels_last: str = "auto"  # auto (on CUDA and CPU), on, off: NHWC memory layout for convolutions
     tensorboard: bool = False  # also write TensorBoard events to RUN/tensorboard
 
     def __post_init__(self) -> None:

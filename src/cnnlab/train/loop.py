@@ -20,7 +20,7 @@ from cnnlab.options import said
 from cnnlab.train import distributed
 from cnnlab.train.average import WeightAverage
 from cnnlab.train.config import FitConfig, PhaseConfig
-from cnnlab.train.device import autocast
+from cnnlab.train.device import autocast, uses_channels_last
 from cnnlab.train.engine import Engine, EngineSpec, EngineState
 from cnnlab.train.epoch import Deadline, Step, StepResult, run_epoch
 from cnnlab.train.optim import build_optimizer, build_scheduler, decay_groups
@@ -34,8 +34,8 @@ __all__ = ["FitState", "Step", "StepResult", "Task", "WeightAverage", "fit", "fo
 
 
 def channels_last(cfg: FitConfig, device: torch.device) -> bool:
-    """Whether convolutions get NHWC tensors: 'on', or 'auto' on CUDA."""
-    return cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
+    """Whether convolutions get NHWC tensors (train.device.uses_channels_last of cfg's option)."""
+    return uses_channels_last(cfg.channels_last, device)
 
 
 def fit(task: Task, cfg: FitConfig, *, device: torch.device, run: RunDir | None = None,
@@ -228,7 +228,7 @@ def _phase_optimizer(model: nn.Module, phase: PhaseConfig, cfg: FitConfig, weigh
             if group["params"]:
                 groups.append({**group, "lr": lr})
     optimizer = build_optimizer(groups, phase.optimizer, phase.lr, momentum=phase.momentum, nesterov=phase.nesterov,
-                                fused=device.type == "cuda")
+                                fused=device.type in ("cuda", "cpu"))  # fused: one kernel, also on CPU
     total = phase.epochs * steps
     scheduler = build_scheduler(optimizer, phase.schedule, total, round(cfg.warmup_epochs * steps))
     return optimizer, scheduler

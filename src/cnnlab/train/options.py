@@ -31,7 +31,7 @@ HELP = {
     "schedule": "learning-rate schedule, per optimizer step",
     "warmup_epochs": "linear learning-rate warm-up, in epochs",
     "label_smoothing": "label smoothing of the classification loss",
-    "precision": "auto: bf16 on CUDA, fp32 on CPU",
+    "precision": "auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32",
     "patience": "early stopping after N epochs without a better validation loss",
     "grad_clip": "clip the gradient norm to this",
     "seed": "random seed of the split, the initialisation and the batches",
@@ -40,7 +40,7 @@ HELP = {
     "ema": "validate and keep an exponential moving average of the weights with this decay, e.g. 0.99",
     "tta": "validate and test on each image and its mirror",
     "compile": "torch.compile the model (its one-off cost is reported apart from training time)",
-    "channels_last": "NHWC memory layout for convolutions: auto (on CUDA), on or off",
+    "channels_last": "NHWC memory layout for convolutions: auto (on CUDA and CPU), on or off",
     "tensorboard": "also write TensorBoard events to RUN/tensorboard (needs the tensorboard package)",
 }
 CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "precision": PRECISIONS,
