@@ -13,7 +13,7 @@ from cnnlab.generate.ema import Ema
 from cnnlab.generate.grids import FIXED_SAMPLES
 from cnnlab.generate.nets import Discriminator, create_generator
 from cnnlab.options import said
-from cnnlab.train.device import autocast
+from cnnlab.train.device import autocast, uses_channels_last
 
 R1_EVERY = 4  # the R1 penalty on every 4th discriminator step, weighted x4 (lazy regularisation, StyleGAN2)
 
@@ -28,7 +28,7 @@ class GanTrainer:
         self.D = Discriminator(cfg.image_size, cfg.channels, width=cfg.width, spectral_norm=cfg.spectral_norm
                                ).to(device)
         # NHWC and fused Adam on CUDA and CPU: 1.3x a step on the 2-core CPU, 2.4x with bf16 (docs/benchmarks.md)
-        self.layout = torch.channels_last if device.type in ("cuda", "cpu") else torch.contiguous_format
+        self.layout = torch.channels_last if uses_channels_last("auto", device) else torch.contiguous_format
         self.G.to(memory_format=self.layout)
         self.D.to(memory_format=self.layout)
         fused = device.type in ("cuda", "cpu")
